@@ -1,0 +1,23 @@
+"""Where the workbench keeps its files, read from the environment in one place.
+
+``WORKBENCH_HOME`` (default ``~/.workbench``) holds the experiment store and the per-device tuning
+records that ``workbench tune`` writes. ``WORKBENCH_QUICK=1`` shortens measurements (fewer repeats,
+smaller buffers) for tests and CI; results stay correct, only noisier.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def home() -> Path:
+    """The workbench's data folder, created on first use."""
+    path = Path(os.environ.get("WORKBENCH_HOME") or Path.home() / ".workbench").expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def quick() -> bool:
+    """True when ``WORKBENCH_QUICK`` asks for short measurements."""
+    return os.environ.get("WORKBENCH_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}

@@ -1,0 +1,128 @@
+"""The interface every backend offers, and the timing record it returns."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+from dataclasses import dataclass
+from typing import Callable
+
+from .devices import DeviceInfo
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Repeated measurements of one operation, in seconds.
+
+    ``median`` is what benchmarks report; ``spread`` is the relative width of the samples,
+    (p90 - p10) / median with ten samples or more, (max - min) / median with fewer, used to flag
+    noisy readings. ``source`` says what clock produced the samples: ``"events"`` (OpenCL profiling
+    events, device time only) or ``"host"`` (``time.perf_counter`` around a synchronous call).
+    """
+
+    samples: tuple[float, ...]
+    source: str
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def min(self) -> float:
+        return min(self.samples)
+
+    @property
+    def max(self) -> float:
+        return max(self.samples)
+
+    @property
+    def spread(self) -> float:
+        med = self.median
+        if med <= 0:
+            return 0.0
+        if len(self.samples) >= 10:
+            lo, hi = np.percentile(self.samples, [10, 90])
+            return float(hi - lo) / med
+        return (self.max - self.min) / med
+
+    def __float__(self) -> float:
+        return self.median
+
+    def as_dict(self) -> dict:
+        return {
+            "median_s": self.median,
+            "min_s": self.min,
+            "max_s": self.max,
+            "spread": self.spread,
+            "repeats": len(self.samples),
+            "source": self.source,
+        }
+
+
+def plan_repeats(first_seconds: float, repeat: int, budget_s: float | None) -> int:
+    """How many timed repeats fit in ``budget_s`` given one call took ``first_seconds``.
+
+    Never fewer than 3 (a median of fewer says little), never more than ``repeat``.
+    """
+    if budget_s is None or first_seconds <= 0:
+        return repeat
+    return max(3, min(repeat, int(budget_s / first_seconds)))
+
+
+class Runtime:
+    """A device to run on: an OpenCL device or the NumPy host backend.
+
+    Attributes: ``name`` (the device's name), ``kind`` (``"opencl-gpu"``, ``"opencl-cpu"`` or
+    ``"numpy"``), ``info`` (:class:`DeviceInfo`). Capability code takes a runtime as ``rt=`` and
+    never creates contexts itself.
+    """
+
+    name: str
+    kind: str
+    info: DeviceInfo
+
+    @property
+    def is_opencl(self) -> bool:
+        return self.kind != "numpy"
+
+    def program(self, name: str, **defines):
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Wait for all queued work (a no-op on the host backend)."""
+
+    def host_timeit(
+        self,
+        fn: Callable[[], object],
+        warmup: int = 1,
+        repeat: int = 10,
+        budget_s: float | None = 2.0,
+    ) -> Timing:
+        """Time ``fn()`` with the host clock; ``finish()`` is called after every call.
+
+        Used for the NumPy backend, for references (NumPy, torch) and where a host round trip is
+        the quantity of interest (launch latency, end-to-end calls with transfers).
+        """
+        for _ in range(warmup):
+            fn()
+            self.finish()
+        t0 = time.perf_counter()
+        fn()
+        self.finish()
+        first = time.perf_counter() - t0
+        samples = [first]
+        for _ in range(plan_repeats(first, repeat, budget_s) - 1):
+            t0 = time.perf_counter()
+            fn()
+            self.finish()
+            samples.append(time.perf_counter() - t0)
+        return Timing(tuple(samples), "host")
+
+    def timeit(self, fn, warmup: int = 1, repeat: int = 10, budget_s: float | None = 2.0) -> Timing:
+        """Median-of-repeats timing of ``fn()``; see the backend's docstring for the clock used."""
+        return self.host_timeit(fn, warmup=warmup, repeat=repeat, budget_s=budget_s)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} ({self.kind})>"

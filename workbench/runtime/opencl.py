@@ -1,0 +1,189 @@
+"""The OpenCL backend: one context and one profiling queue per device, programs cached per context.
+
+Kernels are launched through :class:`Kernel`, which holds a lock around ``clSetKernelArg`` and the
+enqueue: a shared ``cl_kernel`` is not thread-safe, and the dashboard launches from several
+sessions' threads at once.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Callable, Sequence
+
+import numpy as np
+import pyopencl as cl
+import pyopencl.array as cla
+
+from ..errors import DeviceMemoryError, InputError, KernelBuildError
+from .base import Runtime, Timing, plan_repeats
+from .devices import DeviceInfo
+from .kernels import kernel_dir, kernel_path
+
+_DEFINE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+def define_preamble(defines: dict) -> str:
+    """``#define`` lines for ``defines`` (upper-case names; bools become 1/0), sorted."""
+    lines = []
+    for name in sorted(defines):
+        if not _DEFINE.match(name):
+            raise InputError("defines", f"tunable names are upper-case macros, got {name!r}")
+        value = defines[name]
+        if isinstance(value, bool):
+            value = int(value)
+        lines.append(f"#define {name} {value}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+class Kernel:
+    """A launcher for one kernel of a built program; calling it enqueues and returns the event."""
+
+    def __init__(self, program: "Program", name: str):
+        self.name = name
+        self._program = program
+        self._kernel = cl.Kernel(program.cl_program, name)
+
+    def __call__(
+        self,
+        global_size: Sequence[int],
+        local_size: Sequence[int] | None,
+        *args,
+        wait_for: Sequence[cl.Event] | None = None,
+    ) -> cl.Event:
+        rt = self._program.rt
+        with rt.launch_lock:
+            self._kernel.set_args(*args)
+            return cl.enqueue_nd_range_kernel(
+                rt.queue, self._kernel, tuple(global_size),
+                None if local_size is None else tuple(local_size), wait_for=wait_for,
+            )
+
+    def work_group_info(self, param: str):
+        """``cl.kernel_work_group_info`` entry for this device, e.g. ``"WORK_GROUP_SIZE"``."""
+        info = getattr(cl.kernel_work_group_info, param)
+        return self._kernel.get_work_group_info(info, self._program.rt.device)
+
+
+class Program:
+    """A program built from ``kernels/<family>.cl`` with a ``#define`` preamble."""
+
+    def __init__(self, rt: "OpenCLRuntime", family: str, defines: dict, options: list[str]):
+        self.rt = rt
+        self.family = family
+        self.defines = dict(defines)
+        self.options = list(options)
+        self.path = kernel_path(family)
+        source = define_preamble(defines) + f'#line 1 "{self.path.name}"\n' + self.path.read_text()
+        try:
+            self.cl_program = cl.Program(rt.ctx, source).build(options=self.options)
+        except cl.Error as exc:
+            raise KernelBuildError(
+                str(self.path), self.options + [f"-D{k}={v}" for k, v in sorted(defines.items())],
+                _build_log(exc), rt.name,
+            ) from None
+        self._kernels: dict[str, Kernel] = {}
+
+    def __getattr__(self, name: str) -> Kernel:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        kernels = self.__dict__["_kernels"]
+        if name not in kernels:
+            try:
+                kernels[name] = Kernel(self, name)
+            except cl.Error:
+                raise AttributeError(f"{self.path.name} has no kernel {name!r}") from None
+        return kernels[name]
+
+
+def _build_log(exc: Exception) -> str:
+    """The compiler's messages from a pyopencl build exception, without its repeated prefix."""
+    text = str(exc)
+    marker = text.find("Build on")
+    return text[marker:] if marker >= 0 else text
+
+
+class OpenCLRuntime(Runtime):
+    """An OpenCL device with a profiling command queue.
+
+    ``timeit`` measures device time from the events that the timed callable returns (first
+    event's start to last event's end), after warm-up, and reports the median of repeats.
+    """
+
+    def __init__(self, info: DeviceInfo, device: cl.Device):
+        self.info = info
+        self.device = device
+        self.name = info.name
+        self.kind = "opencl-gpu" if info.type == "gpu" else "opencl-cpu"
+        self.ctx = cl.Context([device])
+        self.queue = cl.CommandQueue(
+            self.ctx, properties=cl.command_queue_properties.PROFILING_ENABLE
+        )
+        # A plain attribute, not the frozen info's, so that tests can emulate a small device.
+        self.max_alloc = info.max_alloc_bytes
+        self.launch_lock = threading.RLock()
+        self._build_lock = threading.Lock()
+        self._programs: dict[tuple, Program] = {}
+
+    # -- programs -----------------------------------------------------------------------------
+    def program(self, name: str, options: Sequence[str] = (), **defines) -> Program:
+        """Build (once per context) ``kernels/<name>.cl`` with ``#define``s for ``defines``."""
+        opts = ["-I", str(kernel_dir()), *options]
+        key = (name, tuple(sorted(defines.items())), tuple(opts))
+        with self._build_lock:
+            prog = self._programs.get(key)
+            if prog is None:
+                prog = self._programs[key] = Program(self, name, defines, opts)
+        return prog
+
+    # -- memory -------------------------------------------------------------------------------
+    def check_alloc(self, nbytes: int, what: str) -> None:
+        if nbytes > self.max_alloc:
+            raise DeviceMemoryError(what, nbytes, self.max_alloc, self.name)
+
+    def to_device(self, array: np.ndarray, what: str = "array") -> cla.Array:
+        array = np.ascontiguousarray(array)
+        self.check_alloc(array.nbytes, what)
+        return cla.to_device(self.queue, array)
+
+    def empty(self, shape, dtype=np.float32, what: str = "array") -> cla.Array:
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        self.check_alloc(nbytes, what)
+        return cla.empty(self.queue, shape, dtype)
+
+    def finish(self) -> None:
+        self.queue.finish()
+
+    # -- timing -------------------------------------------------------------------------------
+    def timeit(
+        self,
+        fn: Callable[[], cl.Event | Sequence[cl.Event] | None],
+        warmup: int = 1,
+        repeat: int = 10,
+        budget_s: float | None = 2.0,
+    ) -> Timing:
+        """Device time of ``fn()``, which enqueues work and returns its event(s).
+
+        A callable that returns no event is timed with the host clock instead (with a
+        ``finish()`` after each call), and the Timing says so in ``source``.
+        """
+
+        def once() -> float | None:
+            events = fn()
+            if events is None:
+                return None
+            if isinstance(events, cl.Event):
+                events = [events]
+            cl.wait_for_events(list(events))
+            return (events[-1].profile.end - events[0].profile.start) * 1e-9
+
+        for _ in range(warmup):
+            if once() is None:
+                return self.host_timeit(fn, warmup=0, repeat=repeat, budget_s=budget_s)
+        first = once()
+        if first is None:
+            return self.host_timeit(fn, warmup=0, repeat=repeat, budget_s=budget_s)
+        samples = [first]
+        for _ in range(plan_repeats(first, repeat, budget_s) - 1):
+            samples.append(once())
+        return Timing(tuple(samples), "events")
