@@ -71,6 +71,30 @@ def plan_repeats(first_seconds: float, repeat: int, budget_s: float | None) -> i
     return max(3, min(repeat, int(budget_s / first_seconds)))
 
 
+def host_timeit(
+    fn: Callable[[], object],
+    warmup: int = 1,
+    repeat: int = 10,
+    budget_s: float | None = 2.0,
+    sync: Callable[[], None] | None = None,
+) -> Timing:
+    """Median-of-repeats host timing of ``fn()``; ``sync()`` (if given) runs inside each timed
+    call, after ``fn``, for backends that return before the work is done."""
+
+    def once() -> float:
+        t0 = time.perf_counter()
+        fn()
+        if sync is not None:
+            sync()
+        return time.perf_counter() - t0
+
+    for _ in range(warmup):
+        once()
+    first = once()
+    samples = [first] + [once() for _ in range(plan_repeats(first, repeat, budget_s) - 1)]
+    return Timing(tuple(samples), "host")
+
+
 class Runtime:
     """A device to run on: an OpenCL device or the NumPy host backend.
 
@@ -105,20 +129,7 @@ class Runtime:
         Used for the NumPy backend, for references (NumPy, torch) and where a host round trip is
         the quantity of interest (launch latency, end-to-end calls with transfers).
         """
-        for _ in range(warmup):
-            fn()
-            self.finish()
-        t0 = time.perf_counter()
-        fn()
-        self.finish()
-        first = time.perf_counter() - t0
-        samples = [first]
-        for _ in range(plan_repeats(first, repeat, budget_s) - 1):
-            t0 = time.perf_counter()
-            fn()
-            self.finish()
-            samples.append(time.perf_counter() - t0)
-        return Timing(tuple(samples), "host")
+        return host_timeit(fn, warmup, repeat, budget_s, sync=self.finish)
 
     def timeit(self, fn, warmup: int = 1, repeat: int = 10, budget_s: float | None = 2.0) -> Timing:
         """Median-of-repeats timing of ``fn()``; see the backend's docstring for the clock used."""

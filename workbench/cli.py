@@ -1,0 +1,171 @@
+"""``workbench devices | roofline | bench | tune | dashboard | lab``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import WorkbenchError
+
+
+def _device_table(rows: list[dict], in_use: str) -> str:
+    cols = [("", 1), ("id", 6), ("type", 4), ("name", 32), ("platform", 26), ("CUs", 4),
+            ("MHz", 5), ("memory", 9), ("OpenCL", 10), ("fp16", 4), ("fp64", 4), ("int dot", 7)]
+    out = ["  ".join(name.ljust(w) for name, w in cols)]
+    for r in rows:
+        version = r["opencl_version"].split(" ")[1] if r["opencl_version"].startswith("OpenCL ") else ""
+        vals = ["*" if r["id"] == in_use else "", r["id"], r["type"], r["name"][:32],
+                r["platform"][:26], str(r["compute_units"]), str(r["clock_mhz"] or ""),
+                f"{r['global_mem_gib']:.1f} GiB" if r["global_mem_gib"] else "host",
+                version, "yes" if r["fp16"] else "", "yes" if r["fp64"] else "",
+                "yes" if r["integer_dot"] else ""]
+        out.append("  ".join(v.ljust(w) for v, (_, w) in zip(vals, cols)))
+    return "\n".join(out)
+
+
+def cmd_devices(args) -> int:
+    from .runtime import get_runtime, list_devices
+
+    rows = [d.as_row() for d in list_devices()]
+    in_use = get_runtime(args.device).info.id
+    if args.json:
+        print(json.dumps({"in_use": in_use, "devices": rows}, indent=2))
+    else:
+        print(_device_table(rows, in_use))
+        print("\n* = the device the workbench picks (WORKBENCH_DEVICE, PYOPENCL_CTX, else the first GPU)")
+    return 0
+
+
+def cmd_roofline(args) -> int:
+    from . import roofline
+    from .runtime import get_runtime
+
+    rt = get_runtime(args.device)
+    c = None if args.refresh else roofline.cached_ceilings(rt)
+    if c is None:
+        print(f"measuring ceilings of {rt.name} ...", flush=True)
+        c = roofline.measure_ceilings(rt, quick=args.quick or None, on_result=lambda r, i, n: print(
+            f"  [{i:2d}/{n}] {r.name:44s} {r.value:12,.1f} {r.unit}", flush=True))
+    else:
+        print(f"cached ceilings of {rt.name}, measured {c.measured_at} (--refresh to measure again)")
+    for label, value in c.summary():
+        print(f"  {label:18s} {value:>20s}")
+    if c.bandwidth_gbs and c.fp32_gflops:
+        print(f"  ridge point        {c.fp32_gflops / c.bandwidth_gbs:17.2f} FLOP/byte")
+    for w in c.warnings:
+        print(f"  warning: {w}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import format_row, run_benchmarks, table_header
+    from .runtime import get_runtime
+
+    rt = get_runtime(args.device)
+    print(f"device: {rt.name} ({rt.kind})\n{table_header()}", flush=True)
+    report = run_benchmarks(args.suite or None, rt, quick=args.quick or None,
+                            on_result=lambda r: print(format_row(r), flush=True))
+    print(f"reference: {report.reference}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        report.write_json(args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    from .runtime import get_runtime
+    from .runtime.kernels import user_tuning_path
+    from .tune import tune_gemm
+
+    rt = get_runtime(args.device)
+    print(f"tuning gemm on {rt.name} ...", flush=True)
+
+    def show(res, i, n):
+        val = f"{res.gflops:10,.1f} GFLOP/s" if res.gflops else res.error
+        print(f"  [{i:3d}/{n}] {res.config.describe():52s} {val}", flush=True)
+
+    results = tune_gemm(rt, size=args.size, quick=args.quick, on_result=show, record=not args.dry_run)
+    best = results[0]
+    if not best.gflops:
+        print("no candidate worked", file=sys.stderr)
+        return 1
+    print(f"best: {best.config.describe()} at {best.gflops:,.1f} GFLOP/s")
+    if not args.dry_run:
+        print(f"recorded in {user_tuning_path('gemm')}")
+    return 0
+
+
+def cmd_dashboard(args) -> int:
+    from .dashboards.serve import serve
+
+    serve(address=args.address, port=args.port, show=args.show,
+          allow_origin=args.allow_websocket_origin)
+    return 0
+
+
+def cmd_lab(args) -> int:
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    target = str(notebooks) if notebooks.is_dir() else os.getcwd()
+    os.execvp(sys.executable, [sys.executable, "-m", "jupyterlab", target, *args.rest])
+    return 0  # pragma: no cover
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="workbench", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_device(sp):
+        sp.add_argument("--device", default=None,
+                        help="numpy, cpu, gpu, an id such as cl:0:0, or a name substring")
+        return sp
+
+    d = with_device(sub.add_parser("devices", help="list OpenCL devices and the one in use"))
+    d.add_argument("--json", action="store_true", help="print JSON")
+    d.set_defaults(fn=cmd_devices)
+
+    r = with_device(sub.add_parser("roofline", help="show (or measure) the device's ceilings"))
+    r.add_argument("--refresh", action="store_true", help="measure even when cached")
+    r.add_argument("--quick", action="store_true", help="short measurements")
+    r.set_defaults(fn=cmd_roofline)
+
+    b = with_device(sub.add_parser("bench", help="run registered benchmarks"))
+    b.add_argument("--suite", action="append", help="suite name (repeatable); default: all")
+    b.add_argument("--json", default=None, metavar="PATH", help="write the report as JSON")
+    b.add_argument("--quick", action="store_true", help="small sizes, few repeats")
+    b.set_defaults(fn=cmd_bench)
+
+    t = with_device(sub.add_parser("tune", help="search kernel tunables on this device"))
+    t.add_argument("family", choices=["gemm"])
+    t.add_argument("--size", type=int, default=None, help="square problem size to time")
+    t.add_argument("--quick", action="store_true")
+    t.add_argument("--dry-run", action="store_true", help="do not record the result")
+    t.set_defaults(fn=cmd_tune)
+
+    s = sub.add_parser("dashboard", help="serve the Panel dashboard")
+    s.add_argument("--address", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=5006)
+    s.add_argument("--show", action="store_true", help="open a browser")
+    s.add_argument("--allow-websocket-origin", action="append", default=None, metavar="HOST[:PORT]")
+    s.set_defaults(fn=cmd_dashboard)
+
+    lab = sub.add_parser("lab", help="JupyterLab on the tutorial notebooks")
+    lab.add_argument("rest", nargs=argparse.REMAINDER)
+    lab.set_defaults(fn=cmd_lab)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except WorkbenchError as exc:
+        print(f"workbench: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

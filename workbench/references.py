@@ -1,0 +1,103 @@
+"""Reference implementations that benchmarks compare against in the same run.
+
+On an OpenCL GPU with a CUDA build of torch beside it (NVIDIA, as on an H100 machine) the reference
+is torch on that same GPU: cuBLAS with TF32 *off* (``torch.backends.cuda.matmul.allow_tf32 =
+False``, float32 precision "highest"), timed with CUDA events. Everywhere else it is NumPy on the
+host (OpenBLAS for matrix products), timed with the host clock.
+
+Each reference returns ``(Timing, result as a NumPy array or None)`` so that a benchmark can also
+check its own answer against the reference's.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from .runtime import Runtime, Timing
+from .runtime.base import host_timeit, plan_repeats
+
+
+@lru_cache(maxsize=1)
+def _torch_cuda():
+    """torch when it has a usable CUDA device, else None (imported lazily: it is large)."""
+    try:
+        import torch
+    except Exception:
+        return None
+    try:
+        if not torch.cuda.is_available():
+            return None
+    except Exception:
+        return None
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+    return torch
+
+
+def backend_for(rt: Runtime) -> str:
+    """``"torch-cuda"`` for an NVIDIA OpenCL GPU with CUDA torch present, else ``"numpy"``."""
+    if rt.kind == "opencl-gpu" and "nvidia" in rt.info.vendor.lower() and _torch_cuda() is not None:
+        return "torch-cuda"
+    return "numpy"
+
+
+def describe(backend: str) -> str:
+    if backend == "torch-cuda":
+        torch = _torch_cuda()
+        return f"torch {torch.__version__} on {torch.cuda.get_device_name()} (cuBLAS, TF32 off)"
+    import numpy
+
+    blas = ""
+    try:
+        cfg = numpy.show_config(mode="dicts")
+        blas = " / " + cfg["Build Dependencies"]["blas"]["name"]
+    except Exception:
+        pass
+    return f"NumPy {numpy.__version__}{blas} on the host"
+
+
+def _torch_timeit(fn, warmup: int = 3, repeat: int = 20, budget_s: float = 2.0) -> Timing:
+    torch = _torch_cuda()
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+    def once() -> float:
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) * 1e-3
+
+    first = once()
+    samples = [first] + [once() for _ in range(plan_repeats(first, repeat, budget_s) - 1)]
+    return Timing(tuple(samples), "cuda-events")
+
+
+def matmul(backend: str, a: np.ndarray, b: np.ndarray, repeat: int = 10, budget_s: float = 2.0):
+    """Time C = A B (float32) on the reference backend; returns (Timing, C)."""
+    if backend == "torch-cuda":
+        torch = _torch_cuda()
+        ta, tb = torch.from_numpy(a).cuda(), torch.from_numpy(b).cuda()
+        t = _torch_timeit(lambda: torch.matmul(ta, tb), repeat=repeat, budget_s=budget_s)
+        return t, torch.matmul(ta, tb).cpu().numpy()
+    t = host_timeit(lambda: a @ b, repeat=repeat, budget_s=budget_s)
+    return t, a @ b
+
+
+def copy(backend: str, nbytes: int, repeat: int = 10, budget_s: float = 2.0) -> Timing:
+    """Time a device-to-device (torch) or host (NumPy ``copyto``) copy of ``nbytes``."""
+    n = nbytes // 4
+    if backend == "torch-cuda":
+        torch = _torch_cuda()
+        src = torch.rand(n, device="cuda") + 1.0
+        dst = torch.empty_like(src)
+        return _torch_timeit(lambda: dst.copy_(src), repeat=repeat, budget_s=budget_s)
+    src = np.random.default_rng(0).random(n, dtype=np.float32) + 1.0
+    dst = np.empty_like(src)
+    return host_timeit(lambda: np.copyto(dst, src), repeat=repeat, budget_s=budget_s)
+
