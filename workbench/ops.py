@@ -282,3 +282,37 @@ def _chunks(rt: Runtime, engine: GemmEngine, m: int, n: int, k: int) -> tuple[in
     while mc > gm and not fits(mc):
         mc = max(gm, mc // 2 // gm * gm)
     return min(mc, m), nc
+
+
+def matmul_profile(m: int, n: int, k: int, rt: Runtime | str | None = None, repeat: int = 5,
+                   seed: int = 0):
+    """Measure C = A B of the given shape on ``rt`` and return an
+    :class:`~workbench.roofline.OpProfile`: flops = 2 m n k, bytes = 4 (m k + k n + m n) (each
+    operand read once, C written once: the least traffic), seconds = median device time with the
+    operands already on the device (host clock on the NumPy backend)."""
+    from .roofline import OpProfile
+    from .validation import positive_int
+
+    m, n, k = positive_int(m, "m"), positive_int(n, "n"), positive_int(k, "k")
+    rt = resolve_rt(rt)
+    rng = np.random.default_rng(seed)
+    a = rng.random((m, k), dtype=np.float32) - 0.5
+    b = rng.random((k, n), dtype=np.float32) - 0.5
+    if rt.kind == "numpy":
+        t = rt.timeit(lambda: np.matmul(a, b), repeat=repeat, budget_s=1.0)
+    else:
+        engine = gemm_engine(rt)
+        da, db, dc = rt.to_device(a, "a"), rt.to_device(b, "b"), rt.empty((m, n), FLOAT, "c")
+        t = rt.timeit(lambda: engine.enqueue(da.data, db.data, dc.data, m, n, k),
+                      repeat=repeat, budget_s=1.0)
+    name = f"sgemm {m}" if m == n == k else f"sgemm {m}x{n}x{k}"
+    return OpProfile(name, 2.0 * m * n * k, 4.0 * (m * k + k * n + m * n), t.median)
+
+
+def matmul_sizes(rt: Runtime | str | None = None, quick: bool = False) -> list[int]:
+    """Square SGEMM sizes worth placing on this device's roofline (small ones show the launch
+    and memory-bound regime, large ones approach the compute roof)."""
+    rt = resolve_rt(rt)
+    if rt.kind == "opencl-gpu":
+        return [128, 512, 2048] if quick else [128, 256, 512, 1024, 2048, 4096]
+    return [32, 128, 512] if quick else [32, 64, 128, 256, 512, 1024]

@@ -455,10 +455,11 @@ def new_ceilings(rt: Runtime, quick: bool = False) -> Ceilings:
 
 
 def check_plausible(ceilings: Ceilings) -> list[str]:
-    """Warnings for readings above the datasheet figure or with a wide spread."""
+    """Warnings for readings above the datasheet figure or with a wide spread (spreads are not
+    judged for quick measurements, which are few and short by design)."""
     warnings = []
     for r in ceilings.readings:
-        if r["field"] == "launch_us":
+        if r["field"] == "launch_us" or ceilings.quick:
             continue  # latencies are heavy-tailed by nature; the median is what we report
         spread = r.get("timing", {}).get("spread", 0.0)
         if spread > SPREAD_WARN:
@@ -540,3 +541,31 @@ def get_ceilings(rt: Runtime | str | None = None, refresh: bool = False, store=N
         if cached is not None:
             return cached
     return measure_ceilings(rt, quick=quick, store=store)
+
+
+# -- measured operations kept beside the ceilings ---------------------------------------------
+def save_profiles(rt: Runtime, profiles: list[OpProfile], store=None) -> int | None:
+    """Keep measured operations (e.g. the SGEMM points of a roofline chart) in the store as a
+    finished run of kind ``"roofline-points"``, so they can be redrawn later."""
+    st = _store(store)
+    if st is None or not profiles:
+        return None
+    run = st.start_run("roofline-points", {"device_key": rt.info.key,
+                                           "names": [p.name for p in profiles]}, device=rt.name)
+    for i, p in enumerate(profiles):
+        st.log_metric(run, i, flops=p.flops, bytes=p.bytes, seconds=p.seconds)
+    st.finish_run(run)
+    return run
+
+
+def load_profiles(rt: Runtime, store=None) -> list[OpProfile]:
+    """The operations of the latest finished ``"roofline-points"`` run of this device."""
+    st = _store(store)
+    if st is None:
+        return []
+    for run in st.runs("roofline-points"):
+        if run["params"].get("device_key") == rt.info.key and run["status"] == "finished":
+            names = run["params"]["names"]
+            return [OpProfile(names[m["step"]], m["flops"], m["bytes"], m["seconds"])
+                    for m in st.metrics(run["id"])]
+    return []

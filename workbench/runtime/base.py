@@ -16,9 +16,9 @@ from .devices import DeviceInfo
 class Timing:
     """Repeated measurements of one operation, in seconds.
 
-    ``median`` is what benchmarks report; ``spread`` is the relative width of the samples,
-    (p90 - p10) / median with ten samples or more, (max - min) / median with fewer, used to flag
-    noisy readings. ``source`` says what clock produced the samples: ``"events"`` (OpenCL profiling
+    ``median`` is what benchmarks report; ``spread`` is the relative width of the samples over
+    the median: p90 - p10 with ten samples or more, the range without the smallest and largest
+    sample with five to nine, max - min with fewer. Used to flag noisy readings. ``source`` says what clock produced the samples: ``"events"`` (OpenCL profiling
     events, device time only) or ``"host"`` (``time.perf_counter`` around a synchronous call).
     """
 
@@ -42,9 +42,13 @@ class Timing:
         med = self.median
         if med <= 0:
             return 0.0
-        if len(self.samples) >= 10:
+        n = len(self.samples)
+        if n >= 10:
             lo, hi = np.percentile(self.samples, [10, 90])
             return float(hi - lo) / med
+        if n >= 5:
+            ordered = sorted(self.samples)
+            return (ordered[-2] - ordered[1]) / med
         return (self.max - self.min) / med
 
     def __float__(self) -> float:
