@@ -25,7 +25,7 @@ def create_app(device: str | None = None) -> pn.template.BaseTemplate:
     session = Session(device)
     titles = [title for title, _ in PAGES]
     nav = pn.widgets.RadioButtonGroup(options=titles, value=titles[0], orientation="vertical",
-                                      button_type="primary", button_style="outline", width=200)
+                                      color="primary", variant="outline", width=200)
     if pn.state.location is not None:
         pn.state.location.sync(nav, {"value": "page"})
     built: dict[str, object] = {}

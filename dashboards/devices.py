@@ -34,7 +34,7 @@ def devices_table_html(rows: list[dict], in_use: str) -> str:
 def devices_page(session: Session) -> pn.viewable.Viewable:
     rows = [d.as_row() for d in list_devices()]
     options = {f"{r['name']} ({r['id']}, {r['type']})": r["id"] for r in rows}
-    select = pn.widgets.Select(name="Run on", options=options, value=session.rt.info.id, width=420)
+    select = pn.widgets.Select(label="Run on", options=options, value=session.rt.info.id, width=420)
     table = pn.pane.HTML(devices_table_html(rows, session.rt.info.id), sizing_mode="stretch_width")
     status = pn.pane.Markdown(f"**In use:** {session.rt.name} ({session.rt.kind})")
 

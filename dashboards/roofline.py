@@ -29,9 +29,9 @@ class RooflinePage(pn.viewable.Viewer):
         super().__init__(**params)
         self.session = session
         self.fig = RooflineFigure(height=460, width=900)
-        self.measure = pn.widgets.Button(name="Measure", button_type="primary", width=140)
-        self.place = pn.widgets.Button(name="Place SGEMM", button_type="default", width=140)
-        self.quick = pn.widgets.Checkbox(name="quick (fewer repeats, smaller buffers)",
+        self.measure = pn.widgets.Button(label="Measure", color="primary", width=140)
+        self.place = pn.widgets.Button(label="Place SGEMM", color="default", width=140)
+        self.quick = pn.widgets.Checkbox(label="quick (fewer repeats, smaller buffers)",
                                          value=config.quick())
         self.progress = pn.indicators.Progress(value=0, max=1, width=300, visible=False)
         self.status = pn.pane.Markdown("", css_classes=["wb-status"])

@@ -196,7 +196,7 @@ def _roofline_suite(rt: Runtime, quick: bool, backend: str, emit) -> Ceilings:
             note=f"launch latency {reading.value:.1f} us" if reading.field == "launch_us" else "",
         ))
     save_ceilings(ceilings)
-    copies = [r for r in ceilings.readings if r["field"] == "bandwidth_gbs" and r["name"].startswith("copy")]
+    copies = [r for r in ceilings.readings if r["field"] == "bandwidth_gbs" and "copy" in r["name"]]
     best = max(copies, key=lambda r: r["value"])
     nbytes = int(round(best["value"] * 1e9 * best["timing"]["median_s"] / 2))
     t = references.copy(backend, nbytes, repeat=5 if quick else 15, budget_s=1.0 if quick else 3.0)

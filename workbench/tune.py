@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import itertools
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
@@ -81,11 +81,13 @@ def tune_gemm(
     quick: bool = False,
     on_result: Callable[[TuneResult, int, int], None] | None = None,
     record: bool = True,
+    candidates: list[GemmConfig] | None = None,
 ) -> list[TuneResult]:
     """Time every candidate on a ``size``-cubed product; record the best for this device.
 
     Returns the results, best first. ``size`` defaults to 4096 on GPUs and 1024 on CPUs
-    (``quick``: 1024 and 512).
+    (``quick``: 1024 and 512). ``candidates`` replaces the searched list (default:
+    :func:`gemm_candidates`).
     """
     rt = resolve_rt(rt)
     if rt.kind == "numpy":
@@ -94,7 +96,7 @@ def tune_gemm(
         raise InputError("device", "the NumPy backend has no kernels to tune; pick an OpenCL device")
     if size is None:
         size = (1024 if quick else 4096) if rt.kind == "opencl-gpu" else (512 if quick else 1024)
-    cands = gemm_candidates(rt)
+    cands = gemm_candidates(rt) if candidates is None else list(candidates)
     results = []
     for i, cfg in enumerate(cands, 1):
         res = _evaluate(rt, cfg, size, repeat=3 if quick else 7)
@@ -113,6 +115,3 @@ def tune_gemm(
     return results
 
 
-def iter_results(results: list[TuneResult]) -> Iterator[str]:
-    for r in results:
-        yield f"{r.config.describe():60s} " + (f"{r.gflops:10,.1f} GFLOP/s" if r.gflops else r.error)

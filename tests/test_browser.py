@@ -1,0 +1,126 @@
+"""Smoke tests of the served dashboard in a real Chromium (Debian's, driven by Playwright).
+
+Run by default; select with ``-m browser``. They skip where /usr/bin/chromium is missing (the
+Makefile installs it when it can).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+]
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses with a socket in LISTEN state on ``port`` (from /proc/net/tcp)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            addr, p = local.split(":")
+            if state == "0A" and int(p, 16) == port:
+                found.add(addr)
+    return found
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = _free_port()
+    env = dict(os.environ, WORKBENCH_HOME=str(tmp_path_factory.mktemp("home")),
+               WORKBENCH_QUICK="1", PYTHONUNBUFFERED="1")
+    env.pop("WORKBENCH_DEVICE", None)
+    log = tmp_path_factory.mktemp("log") / "server.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "workbench.cli", "dashboard", "--port",
+                                 str(port)], env=env, stdout=fh, stderr=subprocess.STDOUT)
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"dashboard exited: {log.read_text()}")
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail(f"dashboard did not start: {log.read_text()}")
+    yield {"url": f"http://127.0.0.1:{port}", "port": port, "log": log}
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    pg = browser.new_page(viewport={"width": 1500, "height": 1000})
+    pg.problems = []
+    pg.on("console", lambda m: pg.problems.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: pg.problems.append(str(e)))
+    yield pg
+    pg.close()
+
+
+def test_binds_loopback_only(server):
+    assert _listening_addresses(server["port"]) == {"0100007F"}  # 127.0.0.1, nothing else
+
+
+def test_devices_page_loads_and_switches_device(server, page, tmp_path):
+    page.goto(server["url"])
+    page.get_by_text("Every OpenCL device on this machine").wait_for(timeout=30000)
+    page.locator(".wb-devices").get_by_text("NumPy (host)").wait_for()
+    page.locator("select").first.select_option(label="NumPy (host) (numpy, host)")
+    page.get_by_text("In use: NumPy (host) (numpy)").wait_for(timeout=15000)
+    page.screenshot(path=str(tmp_path / "devices.png"))
+    assert not page.problems, page.problems
+
+
+def test_roofline_page_measures_and_draws(server, page, tmp_path):
+    page.goto(server["url"] + "/?page=Roofline")
+    page.get_by_text("press Measure").first.wait_for(timeout=30000)
+    page.get_by_role("button", name="Measure").click()
+    page.get_by_text("placed SGEMM of").wait_for(timeout=120000)
+    assert page.locator("canvas").count() > 0  # the Bokeh plot rendered
+    page.get_by_text("memory bandwidth").first.wait_for()
+    table = page.locator(".wb-ceilings").first.inner_text()
+    assert "GB/s" in table and "GFLOP/s" in table and "measuring" not in table
+    page.screenshot(path=str(tmp_path / "roofline.png"))
+    # A reload redraws the cached ceilings without measuring.
+    page.reload()
+    page.get_by_text("Cached ceilings of").wait_for(timeout=30000)
+    assert not page.problems, page.problems

@@ -1,0 +1,43 @@
+"""The command line: devices, roofline, bench, tune, and the dashboard's defaults."""
+
+from __future__ import annotations
+
+import json
+
+from workbench import cli
+
+
+def test_devices_table_and_json(capsys):
+    assert cli.main(["devices"]) == 0
+    out = capsys.readouterr().out
+    assert "NumPy (host)" in out and "*" in out
+    assert cli.main(["devices", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["devices"][-1]["id"] == "numpy" and data["in_use"]
+
+
+def test_unknown_device_is_a_clear_error(capsys):
+    assert cli.main(["devices", "--device", "bogus-device"]) == 2
+    err = capsys.readouterr().err
+    assert "no device matches 'bogus-device'" in err and "numpy" in err
+
+
+def test_roofline_measures_then_uses_the_cache(capsys):
+    assert cli.main(["roofline", "--device", "numpy", "--quick"]) == 0
+    assert "measuring ceilings" in capsys.readouterr().out
+    assert cli.main(["roofline", "--device", "numpy"]) == 0
+    out = capsys.readouterr().out
+    assert "cached ceilings" in out and "ridge point" in out
+
+
+def test_bench_writes_json(tmp_path, capsys):
+    path = tmp_path / "out" / "bench.json"
+    assert cli.main(["bench", "--suite", "gemm", "--device", "numpy", "--quick", "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "gemm/sgemm" in out and "reference:" in out
+    assert json.loads(path.read_text())["results"]
+
+
+def test_dashboard_binds_loopback_by_default():
+    args = cli.build_parser().parse_args(["dashboard"])
+    assert args.address == "127.0.0.1" and args.port == 5006 and not args.show

@@ -1,0 +1,43 @@
+"""Dashboard pages without a browser: built per session, Measure driven directly."""
+
+from __future__ import annotations
+
+import asyncio
+
+import panel as pn
+
+from workbench.dashboards.app import PAGES, create_app
+from workbench.dashboards.devices import devices_page
+from workbench.dashboards.roofline import RooflinePage
+from workbench.dashboards.session import Session
+from workbench.store import Store
+
+
+def test_app_has_the_pages_and_sessions_are_independent():
+    assert [t for t, _ in PAGES][:2] == ["Devices", "Roofline"]
+    a, b = create_app(), create_app()
+    assert isinstance(a, pn.template.BaseTemplate) and a is not b
+
+
+def test_devices_page_switches_the_session_device(runtime):
+    session = Session("numpy")
+    page = devices_page(session)
+    select = page.objects[1]
+    select.value = runtime.info.id
+    assert session.rt is runtime
+    assert runtime.name in page.objects[2].object
+
+
+def test_roofline_page_measures_and_redraws_from_cache(runtime, tmp_path):
+    store = Store(tmp_path / "s.db")
+    page = RooflinePage(Session(runtime.info.id, store))
+    assert "No ceilings yet" in page.status.object and page.place.disabled
+    page.quick.value = True
+    asyncio.run(page._on_measure())
+    assert "placed SGEMM" in page.status.object, page.status.object
+    assert page.progress.value == page.progress.max and not page.measure.disabled
+    assert len(page.fig.points.data["name"]) == 3 and "GB/s" in page.table.object
+    fresh = RooflinePage(Session(runtime.info.id, store))  # a reload: from the store
+    assert "Cached ceilings" in fresh.status.object and len(fresh.fig.points.data["name"]) == 3
+    asyncio.run(fresh._on_place())
+    assert len(fresh.fig.points.data["name"]) == 3
