@@ -7,8 +7,8 @@
 //                  work-item. For small or very thin products where the others do not pay.
 //   sgemm_tiled    GPU. A work-group computes a BM x BN block of C with DIM_N x DIM_M work-items,
 //                  each owning TM x TN outputs laid out as float4 quads strided by 4*DIM so that
-//                  neighbouring work-items read neighbouring float4s from local memory (no bank
-//                  conflicts). The A and B tiles of depth BK are double-buffered in local memory
+//                  neighbouring work-items read neighbouring float4s from local memory (128-bit
+//                  accesses, no bank conflicts). The A and B tiles of depth BK are double-buffered in local memory
 //                  and the next tile is prefetched into registers while the current one is used,
 //                  so there is one barrier per BK step. Needs M % BM == 0, N % BN == 0,
 //                  K % BK == 0: the host pads other shapes with zeros.
@@ -96,8 +96,10 @@ __attribute__((reqd_work_group_size(DIM_N, DIM_M, 1)))
 kernel void sgemm_tiled(const global float4* restrict A, const global float4* restrict B,
                         global float4* restrict C, const int M, const int N, const int K)
 {
-    local float As[2][BK][BM];  // A tile, transposed so that a k-row of it is contiguous in M
-    local float Bs[2][BK][BN];
+    // Tiles are float4-typed so that every local read is one 128-bit access. The A tile is
+    // stored transposed (k-major), so that a k-row of it is contiguous along M.
+    local float4 As[2][BK][BM / 4];
+    local float4 Bs[2][BK][BN / 4];
     const int tx = get_local_id(0), ty = get_local_id(1);
     const int tid = ty * DIM_N + tx;
     const int bm = get_group_id(1) * BM;
@@ -107,32 +109,34 @@ kernel void sgemm_tiled(const global float4* restrict A, const global float4* re
 
     float4 ra[LA], rb[LB];
     float4 acc[TM][QN];
+#pragma unroll
     for (int i = 0; i < TM; ++i)
+#pragma unroll
         for (int q = 0; q < QN; ++q)
             acc[i][q] = (float4)(0.0f);
 
 #define LOAD_TILE(kt)                                                                   \
-    for (int l = 0; l < LA; ++l) {                                                      \
+    _Pragma("unroll") for (int l = 0; l < LA; ++l) {                                    \
         const int idx = tid + l * NTHREADS;                                             \
         ra[l] = A[(size_t)(bm + idx / (BK / 4)) * K4 + (kt) * (BK / 4) + idx % (BK / 4)]; \
     }                                                                                   \
-    for (int l = 0; l < LB; ++l) {                                                      \
+    _Pragma("unroll") for (int l = 0; l < LB; ++l) {                                    \
         const int idx = tid + l * NTHREADS;                                             \
         rb[l] = B[(size_t)((kt) * BK + idx / (BN / 4)) * N4 + bn / 4 + idx % (BN / 4)]; \
     }
 
 #define STORE_TILE(buf)                                                                 \
-    for (int l = 0; l < LA; ++l) {                                                      \
+    _Pragma("unroll") for (int l = 0; l < LA; ++l) {                                    \
         const int idx = tid + l * NTHREADS;                                             \
         const int r = idx / (BK / 4), c = (idx % (BK / 4)) * 4;                         \
-        As[buf][c + 0][r] = ra[l].x;                                                    \
-        As[buf][c + 1][r] = ra[l].y;                                                    \
-        As[buf][c + 2][r] = ra[l].z;                                                    \
-        As[buf][c + 3][r] = ra[l].w;                                                    \
+        ((local float*)As[buf][c + 0])[r] = ra[l].x;                                    \
+        ((local float*)As[buf][c + 1])[r] = ra[l].y;                                    \
+        ((local float*)As[buf][c + 2])[r] = ra[l].z;                                    \
+        ((local float*)As[buf][c + 3])[r] = ra[l].w;                                    \
     }                                                                                   \
-    for (int l = 0; l < LB; ++l) {                                                      \
+    _Pragma("unroll") for (int l = 0; l < LB; ++l) {                                    \
         const int idx = tid + l * NTHREADS;                                             \
-        vstore4(rb[l], 0, &Bs[buf][idx / (BN / 4)][(idx % (BN / 4)) * 4]);              \
+        Bs[buf][idx / (BN / 4)][idx % (BN / 4)] = rb[l];                                \
     }
 
     LOAD_TILE(0)
@@ -150,7 +154,7 @@ kernel void sgemm_tiled(const global float4* restrict A, const global float4* re
             float4 b[QN];
 #pragma unroll
             for (int q = 0; q < QM; ++q) {
-                const float4 t = vload4(0, &As[buf][k][q * DIM_M * 4 + ty * 4]);
+                const float4 t = As[buf][k][q * DIM_M + ty];
                 a[q * 4 + 0] = t.x;
                 a[q * 4 + 1] = t.y;
                 a[q * 4 + 2] = t.z;
@@ -158,7 +162,7 @@ kernel void sgemm_tiled(const global float4* restrict A, const global float4* re
             }
 #pragma unroll
             for (int q = 0; q < QN; ++q)
-                b[q] = vload4(0, &Bs[buf][k][q * DIM_N * 4 + tx * 4]);
+                b[q] = Bs[buf][k][q * DIM_N + tx];
 #pragma unroll
             for (int i = 0; i < TM; ++i)
 #pragma unroll
