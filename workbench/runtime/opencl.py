@@ -7,8 +7,10 @@ sessions' threads at once.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import warnings
 from typing import Callable, Sequence
 
 import numpy as np
@@ -21,6 +23,7 @@ from .devices import DeviceInfo
 from .kernels import kernel_dir, kernel_path
 
 _DEFINE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+log = logging.getLogger(__name__)
 
 
 def define_preamble(defines: dict) -> str:
@@ -76,7 +79,16 @@ class Program:
         self.path = kernel_path(family)
         source = define_preamble(defines) + f'#line 1 "{self.path.name}"\n' + self.path.read_text()
         try:
-            self.cl_program = cl.Program(rt.ctx, source).build(options=self.options)
+            # A successful build's messages (NVIDIA's "overriding noinline", say) go to the
+            # debug log, not a warning on every first use; a failed build raises with its log.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", cl.CompilerWarning)
+                self.cl_program = cl.Program(rt.ctx, source).build(options=self.options)
+            for w in caught:
+                if issubclass(w.category, cl.CompilerWarning):
+                    log.debug("building %s: %s", self.path.name, w.message)
+                else:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         except cl.Error as exc:
             raise KernelBuildError(
                 str(self.path), self.options + [f"-D{k}={v}" for k, v in sorted(defines.items())],
