@@ -162,7 +162,7 @@ def ceilings_html(ceilings: Ceilings | None, pending: Iterable[str] = ()) -> str
         rows.append(f"<tr><td>{LABELS[f]}</td><td style='text-align:right'><b>{shown}</b></td>"
                     f"<td style='color:#666'>{pct}</td></tr>")
     warn = "".join(f"<li>{escape(w)}</li>" for w in ceilings.warnings)
-    when = escape(ceilings.measured_at) + (" (quick)" if ceilings.quick else "")
+    when = escape(ceilings.measured_at[:16].replace("T", " ")) + " UTC" + (" (quick)" if ceilings.quick else "")
     return (
         f"<table class='wb-ceilings'><tr><th>ceiling</th><th>measured</th><th>theoretical</th></tr>"
         f"{''.join(rows)}</table><p style='color:#666;font-size:90%'>{escape(ceilings.device)}, "
