@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 
 from .runtime import Runtime, Timing
-from .runtime.base import host_timeit, plan_repeats
+from .runtime.base import host_timeit, repeat_timing
 
 
 @lru_cache(maxsize=1)
@@ -73,9 +73,7 @@ def _torch_timeit(fn, warmup: int = 3, repeat: int = 20, budget_s: float = 2.0) 
         end.synchronize()
         return start.elapsed_time(end) * 1e-3
 
-    first = once()
-    samples = [first] + [once() for _ in range(plan_repeats(first, repeat, budget_s) - 1)]
-    return Timing(tuple(samples), "cuda-events")
+    return repeat_timing(once, 0, repeat, budget_s, "cuda-events")
 
 
 def matmul(backend: str, a: np.ndarray, b: np.ndarray, repeat: int = 10, budget_s: float = 2.0):

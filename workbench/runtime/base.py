@@ -75,6 +75,22 @@ def plan_repeats(first_seconds: float, repeat: int, budget_s: float | None) -> i
     return max(3, min(repeat, int(budget_s / first_seconds)))
 
 
+def repeat_timing(
+    once: Callable[[], float],
+    warmup: int = 1,
+    repeat: int = 10,
+    budget_s: float | None = 2.0,
+    source: str = "host",
+) -> Timing:
+    """Call ``once()`` (which runs the work and returns its seconds) ``warmup`` times untimed,
+    then as many times as :func:`plan_repeats` allows; the one timing loop of every clock."""
+    for _ in range(warmup):
+        once()
+    first = once()
+    samples = [first] + [once() for _ in range(plan_repeats(first, repeat, budget_s) - 1)]
+    return Timing(tuple(samples), source)
+
+
 def host_timeit(
     fn: Callable[[], object],
     warmup: int = 1,
@@ -92,11 +108,7 @@ def host_timeit(
             sync()
         return time.perf_counter() - t0
 
-    for _ in range(warmup):
-        once()
-    first = once()
-    samples = [first] + [once() for _ in range(plan_repeats(first, repeat, budget_s) - 1)]
-    return Timing(tuple(samples), "host")
+    return repeat_timing(once, warmup, repeat, budget_s, "host")
 
 
 class Runtime:

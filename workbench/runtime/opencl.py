@@ -18,7 +18,7 @@ import pyopencl as cl
 import pyopencl.array as cla
 
 from ..errors import DeviceMemoryError, InputError, KernelBuildError
-from .base import Runtime, Timing, plan_repeats
+from .base import Runtime, Timing, repeat_timing
 from .devices import DeviceInfo
 from .kernels import kernel_dir, kernel_path
 
@@ -180,22 +180,20 @@ class OpenCLRuntime(Runtime):
         ``finish()`` after each call), and the Timing says so in ``source``.
         """
 
-        def once() -> float | None:
+        def events_of_one_call():
             events = fn()
-            if events is None:
-                return None
             if isinstance(events, cl.Event):
                 events = [events]
-            cl.wait_for_events(list(events))
+            return events
+
+        probe = events_of_one_call()  # doubles as the first warm-up call
+        if probe is None:
+            return self.host_timeit(fn, warmup=max(0, warmup - 1), repeat=repeat, budget_s=budget_s)
+        cl.wait_for_events(list(probe))
+
+        def once() -> float:
+            events = list(events_of_one_call())
+            cl.wait_for_events(events)
             return (events[-1].profile.end - events[0].profile.start) * 1e-9
 
-        for _ in range(warmup):
-            if once() is None:
-                return self.host_timeit(fn, warmup=0, repeat=repeat, budget_s=budget_s)
-        first = once()
-        if first is None:
-            return self.host_timeit(fn, warmup=0, repeat=repeat, budget_s=budget_s)
-        samples = [first]
-        for _ in range(plan_repeats(first, repeat, budget_s) - 1):
-            samples.append(once())
-        return Timing(tuple(samples), "events")
+        return repeat_timing(once, max(0, warmup - 1), repeat, budget_s, "events")
