@@ -192,11 +192,17 @@ kernel void sgemm_tiled(const global float4* restrict A, const global float4* re
 // ---------------------------------------------------------------------------------------------
 // pad_copy
 // ---------------------------------------------------------------------------------------------
-// Global size (columns of dst, rows of dst); ld_src and ld_dst are the row strides in floats.
+// dst is rows_d x cols_d; ld_src and ld_dst are the row strides in floats. Global size: dst's
+// columns and rows rounded up to 16x16 work-groups (the host fixes the local size: left to the
+// driver, odd sizes such as 1000 got tiny work-groups and the pads cost more than the product).
+__attribute__((reqd_work_group_size(16, 16, 1)))
 kernel void pad_copy(const global float* restrict src, global float* restrict dst,
-                     const int rows, const int cols, const int ld_src, const int ld_dst)
+                     const int rows, const int cols, const int ld_src, const int ld_dst,
+                     const int rows_d, const int cols_d)
 {
     const int j = get_global_id(0), i = get_global_id(1);
+    if (i >= rows_d || j >= cols_d)
+        return;
     dst[(size_t)i * ld_dst + j] = (i < rows && j < cols) ? src[(size_t)i * ld_src + j] : 0.0f;
 }
 
