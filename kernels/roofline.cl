@@ -106,20 +106,7 @@ kernel void int8_mad(global uint* out, const uchar a, const uchar b, const int i
 }
 
 #if defined(USE_DP4A) || defined(USE_KHR_DOT)
-#ifdef USE_DP4A
-inline int dot4(int a, int b, int c)
-{
-    int d;
-    asm("dp4a.s32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-    return d;
-}
-#else
-#pragma OPENCL EXTENSION cl_khr_integer_dot_product : enable
-inline int dot4(int a, int b, int c)
-{
-    return dot_acc_sat_4x8packed_ss_int((uint)a, (uint)b, c);
-}
-#endif
+#include "dot4.h"
 
 kernel void int8_dot(global int* out, const int a, const int b, const int iters,
                      const int sink)

@@ -1,0 +1,392 @@
+// quant.cl: quantization and integer matrix kernels.
+//
+// Conventions (the same as workbench/quant/params.py, which is the reference):
+//   q = clamp(rint(x / scale) + zero_point, qmin, qmax)      rint: round half to even
+//   x_hat = (q - zero_point) * scale
+// Division is correctly rounded (the host builds with -cl-fp32-correctly-rounded-divide-sqrt)
+// and contraction is off, so every kernel here matches its NumPy reference bit for bit.
+//
+// Kernels
+//   quantize, dequantize, fake_quantize   elementwise, per tensor or per channel (channel index
+//                                         c = (i / inner) % channels)
+//   quantize_pad        float (M, K) -> int8 (Mp, Kp), per tensor, zeros in the padding
+//   pack_int4 / unpack_int4               two's complement nibbles, element 2i in the low nibble
+//   i8gemm_tiled        GPU: C = A B^T on int8 words (4 per int), BM x BN tiles in local memory
+//                       double-buffered, TM x TN accumulators per work-item, dot4 (dot4.h)
+//   pack_a_i8, i8gemm_packed   CPU: MR rows x NV*16 columns per work-item; exact FP32 FMA
+//                       blocks of 1024 steps summed into int32 (see the section's comment)
+//   int4_gemv           y = x W^T with W packed int4 (N rows of K nibbles), per-row scales, float x
+//
+// Every GEMM ends in the same epilogue (mode): 0 int32 accumulators; 1 float
+//   y = (acc - za * colsum_b[n]) * (sa * sb[n]) + bias[n], optional ReLU; 2 the same then
+//   requantized to int8 with (so, zo).
+//
+// Tunables: BM, BN, BKW (k in 4-byte words per tile), TM, TN (i8gemm_tiled); MR, NV (i8gemm_packed);
+// WG, ROWS (int4_gemv); USE_DP4A / USE_KHR_DOT select dot4's path.
+
+#pragma OPENCL FP_CONTRACT OFF
+#include "dot4.h"
+
+#ifndef BM
+#define BM 64
+#endif
+#ifndef BN
+#define BN 64
+#endif
+#ifndef BKW
+#define BKW 8
+#endif
+#ifndef TM
+#define TM 4
+#endif
+#ifndef TN
+#define TN 4
+#endif
+#ifndef MR
+#define MR 8
+#endif
+#ifndef NV
+#define NV 2
+#endif
+#ifndef WG
+#define WG 128
+#endif
+#ifndef ROWS
+#define ROWS 4
+#endif
+
+inline char quantize_one(const float x, const float scale, const int zp, const int qmin, const int qmax)
+{
+    const float q = rint(x / scale) + (float)zp;
+    return (char)clamp(q, (float)qmin, (float)qmax);
+}
+
+// ---------------------------------------------------------------------------------------------
+// elementwise
+// ---------------------------------------------------------------------------------------------
+kernel void quantize(const global float* restrict x, global char* restrict q,
+                     const global float* restrict scale, const global int* restrict zp,
+                     const int n, const int channels, const int inner, const int qmin, const int qmax)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int c = (i / inner) % channels;
+    q[i] = quantize_one(x[i], scale[c], zp[c], qmin, qmax);
+}
+
+kernel void dequantize(const global char* restrict q, global float* restrict x,
+                       const global float* restrict scale, const global int* restrict zp,
+                       const int n, const int channels, const int inner)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int c = (i / inner) % channels;
+    x[i] = (float)((int)q[i] - zp[c]) * scale[c];
+}
+
+kernel void fake_quantize(const global float* restrict x, global float* restrict y,
+                          const global float* restrict scale, const global int* restrict zp,
+                          const int n, const int channels, const int inner, const int qmin, const int qmax)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int c = (i / inner) % channels;
+    y[i] = (float)((int)quantize_one(x[i], scale[c], zp[c], qmin, qmax) - zp[c]) * scale[c];
+}
+
+// Global size (Kp, Mp).
+kernel void quantize_pad(const global float* restrict x, global char* restrict q,
+                         const float scale, const int zp, const int qmin, const int qmax,
+                         const int M, const int K, const int Kp)
+{
+    const int k = get_global_id(0), m = get_global_id(1);
+    q[(size_t)m * Kp + k] = (m < M && k < K) ? quantize_one(x[(size_t)m * K + k], scale, zp, qmin, qmax) : 0;
+}
+
+// Row-wise: each row of K values becomes (K + 1) / 2 bytes. Global size (bytes per row, rows).
+kernel void pack_int4(const global char* restrict q, global uchar* restrict p, const int K)
+{
+    const int j = get_global_id(0), r = get_global_id(1);
+    const int k = 2 * j;
+    const int lo = q[(size_t)r * K + k] & 0xF;
+    const int hi = k + 1 < K ? q[(size_t)r * K + k + 1] & 0xF : 0;
+    p[(size_t)r * ((K + 1) / 2) + j] = (uchar)(lo | (hi << 4));
+}
+
+kernel void unpack_int4(const global uchar* restrict p, global char* restrict q, const int K)
+{
+    const int k = get_global_id(0), r = get_global_id(1);
+    const int b = p[(size_t)r * ((K + 1) / 2) + k / 2];
+    const int nib = (k & 1) ? (b >> 4) : (b & 0xF);
+    q[(size_t)r * K + k] = (char)(nib >= 8 ? nib - 16 : nib);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM epilogue
+// ---------------------------------------------------------------------------------------------
+inline void epilogue(global int* restrict C, const int row, const int col, const int ldc, int acc,
+                     const int mode, const int za, const float sa, const global float* restrict sb,
+                     const global int* restrict colsum, const global float* restrict bias,
+                     const int relu, const float so, const int zo)
+{
+    if (mode == 0) {
+        C[(size_t)row * ldc + col] = acc;
+        return;
+    }
+    acc -= za * colsum[col];
+    float y = (float)acc * (sa * sb[col]) + bias[col];
+    if (relu)
+        y = fmax(y, 0.0f);
+    if (mode == 1)
+        ((global float*)C)[(size_t)row * ldc + col] = y;
+    else
+        ((global char*)C)[(size_t)row * ldc + col] = quantize_one(y, so, zo, -128, 127);
+}
+
+#define EPILOGUE_ARGS const int mode, const int za, const float sa, const global float* restrict sb, \
+    const global int* restrict colsum, const global float* restrict bias, const int relu,           \
+    const float so, const int zo
+#define EPILOGUE_PASS mode, za, sa, sb, colsum, bias, relu, so, zo
+
+// ---------------------------------------------------------------------------------------------
+// i8gemm_tiled (GPU)
+// ---------------------------------------------------------------------------------------------
+// A: (Mp, Kw) int words (4 int8 along K each), B: (Np, Kw) the same for B^T. Mp, Np multiples of
+// BM, BN; Kw a multiple of BKW. Local size (BN / TN, BM / TM); global (Np / TN, Mp / TM).
+#define DIM_N (BN / TN)
+#define DIM_M (BM / TM)
+#define THREADS (DIM_N * DIM_M)
+#define LDS_M (BM + 4) // +4 words: conflict-free transposing stores, int4-aligned rows
+#define LDS_N (BN + 4)
+#define VA (BM * BKW / 4 / THREADS) // int4 loads per thread per tile
+#define VB (BN * BKW / 4 / THREADS)
+
+__attribute__((reqd_work_group_size(DIM_N, DIM_M, 1)))
+kernel void i8gemm_tiled(const global int4* restrict A, const global int4* restrict B,
+                         global int* restrict C, const int M, const int N, const int Kw,
+                         const int ldc, EPILOGUE_ARGS)
+{
+    local int As[2][BKW][LDS_M];
+    local int Bs[2][BKW][LDS_N];
+    const int tx = get_local_id(0), ty = get_local_id(1);
+    const int tid = ty * DIM_N + tx;
+    const int bm = get_group_id(1) * BM, bn = get_group_id(0) * BN;
+    const int Kw4 = Kw / 4;
+    const int nk = Kw / BKW;
+    int4 ra[VA], rb[VB];
+
+#define LOAD_TILE(kt)                                                                   \
+    for (int l = 0; l < VA; ++l) {                                                      \
+        const int idx = tid + l * THREADS, r = idx / (BKW / 4), c = idx % (BKW / 4);    \
+        ra[l] = A[(size_t)(bm + r) * Kw4 + (kt) * (BKW / 4) + c];                        \
+    }                                                                                   \
+    for (int l = 0; l < VB; ++l) {                                                      \
+        const int idx = tid + l * THREADS, r = idx / (BKW / 4), c = idx % (BKW / 4);    \
+        rb[l] = B[(size_t)(bn + r) * Kw4 + (kt) * (BKW / 4) + c];                        \
+    }
+#define STORE_TILE(buf)                                                                 \
+    for (int l = 0; l < VA; ++l) {                                                      \
+        const int idx = tid + l * THREADS, r = idx / (BKW / 4), c = 4 * (idx % (BKW / 4)); \
+        As[buf][c][r] = ra[l].x; As[buf][c + 1][r] = ra[l].y;                           \
+        As[buf][c + 2][r] = ra[l].z; As[buf][c + 3][r] = ra[l].w;                       \
+    }                                                                                   \
+    for (int l = 0; l < VB; ++l) {                                                      \
+        const int idx = tid + l * THREADS, r = idx / (BKW / 4), c = 4 * (idx % (BKW / 4)); \
+        Bs[buf][c][r] = rb[l].x; Bs[buf][c + 1][r] = rb[l].y;                           \
+        Bs[buf][c + 2][r] = rb[l].z; Bs[buf][c + 3][r] = rb[l].w;                       \
+    }
+
+    int acc[TM][TN];
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j)
+            acc[i][j] = 0;
+
+    LOAD_TILE(0)
+    STORE_TILE(0)
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int kt = 0; kt < nk; ++kt) {
+        const int buf = kt & 1;
+        if (kt + 1 < nk) {
+            LOAD_TILE(kt + 1)
+        }
+#pragma unroll
+        for (int kw = 0; kw < BKW; ++kw) {
+            int a[TM], b[TN];
+#pragma unroll
+            for (int q = 0; q < TM / 4; ++q) {
+                const int4 t = *(local const int4*)&As[buf][kw][ty * TM + 4 * q];
+                a[4 * q] = t.x; a[4 * q + 1] = t.y; a[4 * q + 2] = t.z; a[4 * q + 3] = t.w;
+            }
+#pragma unroll
+            for (int j = 0; j < TN; ++j)
+                b[j] = Bs[buf][kw][tx + j * DIM_N];
+#pragma unroll
+            for (int i = 0; i < TM; ++i)
+#pragma unroll
+                for (int j = 0; j < TN; ++j)
+                    acc[i][j] = dot4(a[i], b[j], acc[i][j]);
+        }
+        if (kt + 1 < nk) {
+            STORE_TILE(buf ^ 1)
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+
+#pragma unroll
+    for (int i = 0; i < TM; ++i) {
+        const int row = bm + ty * TM + i;
+#pragma unroll
+        for (int j = 0; j < TN; ++j) {
+            const int col = bn + tx + j * DIM_N;
+            if (row < M && col < N)
+                epilogue(C, row, col, ldc, acc[i][j], EPILOGUE_PASS);
+        }
+    }
+#undef LOAD_TILE
+#undef STORE_TILE
+}
+
+// ---------------------------------------------------------------------------------------------
+// i8gemm_packed (CPU)
+// ---------------------------------------------------------------------------------------------
+// x86 as PoCL targets it has no int8 dot product, and its compiler does not form pmaddwd from
+// OpenCL C, so the fastest exact multiply-add is the FP32 FMA: every int8 x int8 product
+// (|p| <= 2^14) and every partial sum of at most KB = 1024 of them (|s| <= 2^24) is an integer
+// that float32 holds exactly. Each block of KB steps is summed in float32, then added to int32
+// accumulators, so the result is exact for any K <= 131,071. B stays int8 in memory (a quarter
+// of SGEMM's traffic) and is widened in registers; A is widened once while packing.
+#define NR (NV * 16)
+#define KB 1024
+
+// Ap[ip][k][r] = (float)A[ip*MR + r][k], zero past M. Global size (Kp, Mp / MR).
+kernel void pack_a_i8(const global char* restrict A, global float* restrict Ap, const int M,
+                      const int K, const int Kp)
+{
+    const int k = get_global_id(0), ip = get_global_id(1);
+    global float* dst = Ap + ((size_t)ip * Kp + k) * MR;
+    for (int r = 0; r < MR; ++r) {
+        const int i = ip * MR + r;
+        dst[r] = (i < M && k < K) ? (float)A[(size_t)i * K + k] : 0.0f;
+    }
+}
+
+// Ap from pack_a_i8; Bp[jp][k][c] = B[k][jp*NR + c] int8 (host-packed, zero padded).
+// Global size (Np / NR, Mp / MR), local size (1, LM).
+kernel void i8gemm_packed(const global float* restrict Ap, const global char* restrict Bp,
+                          global int* restrict C, const int M, const int N, const int Kp,
+                          const int ldc, EPILOGUE_ARGS)
+{
+    const int jp = get_global_id(0), ip = get_global_id(1);
+    const global float* a = Ap + (size_t)ip * Kp * MR;
+    const global char16* b = (const global char16*)(Bp + (size_t)jp * Kp * NR);
+    int16 total[MR][NV];
+#pragma unroll
+    for (int r = 0; r < MR; ++r)
+#pragma unroll
+        for (int v = 0; v < NV; ++v)
+            total[r][v] = (int16)(0);
+
+    for (int k0 = 0; k0 < Kp; k0 += KB) {
+        const int k1 = min(k0 + KB, Kp);
+        float16 acc[MR][NV];
+#pragma unroll
+        for (int r = 0; r < MR; ++r)
+#pragma unroll
+            for (int v = 0; v < NV; ++v)
+                acc[r][v] = (float16)(0.0f);
+        for (int k = k0; k < k1; ++k) {
+            float16 bv[NV];
+#pragma unroll
+            for (int v = 0; v < NV; ++v)
+                bv[v] = convert_float16(b[k * NV + v]);
+#pragma unroll
+            for (int r = 0; r < MR; ++r) {
+                const float16 av = (float16)(a[k * MR + r]);
+#pragma unroll
+                for (int v = 0; v < NV; ++v)
+                    acc[r][v] = fma(av, bv[v], acc[r][v]);
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < MR; ++r)
+#pragma unroll
+            for (int v = 0; v < NV; ++v)
+                total[r][v] += convert_int16(acc[r][v]);
+    }
+
+    for (int r = 0; r < MR; ++r) {
+        const int row = ip * MR + r;
+        if (row >= M)
+            break;
+        for (int v = 0; v < NV; ++v) {
+            int t[16];
+            vstore16(total[r][v], 0, t);
+            for (int c = 0; c < 16; ++c) {
+                const int col = jp * NR + v * 16 + c;
+                if (col < N)
+                    epilogue(C, row, col, ldc, t[c], EPILOGUE_PASS);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// int4_gemv
+// ---------------------------------------------------------------------------------------------
+// W: N rows of Kq uint4 words (32 nibbles each, element k of a row in nibble k, low first),
+// x: M rows of ldx >= 32 Kq floats (zero past K). y[m, n] = scale[n] * sum_k W[n, k] x[m, k]
+// (+ bias[n]). Work-group: WG threads over ROWS rows; global size (WG * ceil(N / ROWS), M).
+inline float dot8_nibbles(const uint w, const float8 x)
+{
+    const float8 v = (float8)((float)((int)(w << 28) >> 28), (float)((int)(w << 24) >> 28),
+                              (float)((int)(w << 20) >> 28), (float)((int)(w << 16) >> 28),
+                              (float)((int)(w << 12) >> 28), (float)((int)(w << 8) >> 28),
+                              (float)((int)(w << 4) >> 28), (float)((int)w >> 28));
+    const float8 p = v * x;
+    return ((p.s0 + p.s1) + (p.s2 + p.s3)) + ((p.s4 + p.s5) + (p.s6 + p.s7));
+}
+
+__attribute__((reqd_work_group_size(WG, 1, 1)))
+kernel void int4_gemv(const global uint4* restrict W, const global float* restrict scale,
+                      const global float* restrict bias, const global float* restrict X,
+                      global float* restrict Y, const int N, const int Kq, const int ldx,
+                      const int ldy, const int has_bias)
+{
+    local float red[ROWS][WG];
+    const int lid = get_local_id(0), n0 = get_group_id(0) * ROWS, m = get_global_id(1);
+    const global float8* x = (const global float8*)(X + (size_t)m * ldx);
+    float acc[ROWS];
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r)
+        acc[r] = 0.0f;
+    for (int kq = lid; kq < Kq; kq += WG) {
+        const float8 x0 = x[4 * kq], x1 = x[4 * kq + 1], x2 = x[4 * kq + 2], x3 = x[4 * kq + 3];
+#pragma unroll
+        for (int r = 0; r < ROWS; ++r) {
+            if (n0 + r < N) {
+                const uint4 w = W[(size_t)(n0 + r) * Kq + kq];
+                acc[r] += (dot8_nibbles(w.x, x0) + dot8_nibbles(w.y, x1))
+                        + (dot8_nibbles(w.z, x2) + dot8_nibbles(w.w, x3));
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r)
+        red[r][lid] = acc[r];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = WG / 2; s > 0; s >>= 1) {
+        if (lid < s)
+            for (int r = 0; r < ROWS; ++r)
+                red[r][lid] += red[r][lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid < ROWS && n0 + lid < N) {
+        const int n = n0 + lid;
+        Y[(size_t)m * ldy + n] = red[lid][0] * scale[n] + (has_bias ? bias[n] : 0.0f);
+    }
+}

@@ -1,0 +1,217 @@
+"""Small classifiers built from :mod:`workbench.nn.layers`: ``MLP``, ``ConvNet``, ``AttentionNet``.
+
+A model is a :class:`Sequential` stack built deterministically from its constructor arguments
+(``config()``), so a saved file holds only those arguments and the arrays (no pickle).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import InputError
+from ..runtime import Runtime, resolve_rt
+from ..validation import as_array
+from .layers import (FLOAT, Conv2d, Dense, Flatten, Layer, MaxPool2d, MultiHeadSelfAttention,
+                     ReLU, Reshape)
+
+
+class Sequential:
+    """A stack of layers; ``forward`` maps (N, features) float32 inputs to (N, classes) logits."""
+
+    kind = "Sequential"
+
+    def __init__(self, layers: list[Layer]):
+        self.layers = list(layers)
+
+    # -- structure ------------------------------------------------------------------------------
+    def named_layers(self) -> Iterator[tuple[str, Layer]]:
+        """Every layer, nested children included, with dotted names ``"3"``, ``"1.q"``."""
+
+        def walk(prefix: str, layer: Layer):
+            yield prefix, layer
+            for name, child in layer.children().items():
+                yield from walk(f"{prefix}.{name}", child)
+
+        for i, layer in enumerate(self.layers):
+            yield from walk(str(i), layer)
+
+    def linear_layers(self) -> list[tuple[str, Layer]]:
+        """The layers that own a weight matrix (Dense and Conv2d), in forward order."""
+        return [(n, l) for n, l in self.named_layers() if isinstance(l, (Dense, Conv2d))]
+
+    def layer(self, name: str) -> Layer:
+        for n, l in self.named_layers():
+            if n == name:
+                return l
+        raise InputError("name", f"no layer {name!r}; layers: {[n for n, _ in self.named_layers()]}")
+
+    def parameters(self) -> list[tuple[str, Layer, str]]:
+        """(layer name, layer, parameter name) for every trainable array."""
+        return [(n, l, p) for n, l in self.named_layers() for p in l.params()]
+
+    def state(self) -> dict[str, np.ndarray]:
+        """All arrays (parameters and buffers) by ``"<layer>.<name>"``."""
+        out = {}
+        for n, l in self.named_layers():
+            for p, arr in {**l.params(), **l.buffers()}.items():
+                out[f"{n}.{p}"] = arr
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Copy arrays in place; every name must exist with the same shape."""
+        own = self.state()
+        missing = sorted(set(own) - set(state))
+        if missing:
+            raise InputError("state", f"missing arrays: {missing[:5]}")
+        for name, arr in own.items():
+            new = np.asarray(state[name])
+            if new.shape != arr.shape:
+                raise InputError("state", f"{name}: shape {new.shape}, model has {arr.shape}")
+            arr[...] = new
+
+    def n_params(self) -> int:
+        return int(sum(l.params()[p].size for _, l, p in self.parameters()))
+
+    def nbytes(self) -> int:
+        """Float32 size of the parameters in bytes."""
+        return 4 * self.n_params()
+
+    def config(self) -> dict:
+        return {"layers": [{"kind": l.kind, **l.config()} for l in self.layers]}
+
+    def copy(self) -> "Sequential":
+        """An independent model with the same configuration and arrays (hooks not copied)."""
+        from .io import build
+
+        other = build(self.kind, self.config())
+        other.load_state(self.state())
+        return other
+
+    # -- compute -------------------------------------------------------------------------------
+    def forward(self, x, rt: Runtime | str | None = None, train: bool = False) -> np.ndarray:
+        rt = resolve_rt(rt)
+        h = as_array(x, "x", ndim=2, finite=True)
+        for layer in self.layers:
+            h = layer.forward(h, rt, train)
+        return h
+
+    __call__ = forward
+
+    def backward(self, g: np.ndarray, rt: Runtime | str | None = None) -> np.ndarray:
+        rt = resolve_rt(rt)
+        for layer in reversed(self.layers):
+            g = layer.backward(g, rt)
+        return g
+
+    def predict(self, x, rt: Runtime | str | None = None, batch_size: int = 512) -> np.ndarray:
+        x = as_array(x, "x", ndim=2, finite=True)
+        out = [self.forward(x[i:i + batch_size], rt).argmax(axis=1) for i in range(0, len(x), batch_size)]
+        return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(repr(l) for l in self.layers)
+        return f"{type(self).__name__}(\n  {inner}\n)  # {self.n_params():,} parameters"
+
+
+class MLP(Sequential):
+    """Multi-layer perceptron: Dense + ReLU between ``sizes``, logits out.
+
+    ``MLP((64, 128, 10))`` maps 64 features to 10 classes through one hidden layer of 128.
+    Weights use He initialization from ``numpy.random.default_rng(seed)``.
+    """
+
+    kind = "MLP"
+
+    def __init__(self, sizes=(64, 128, 10), seed: int = 0):
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise InputError("sizes", f"expected at least two positive sizes, got {sizes}")
+        self.sizes, self.seed = sizes, int(seed)
+        rng = np.random.default_rng(seed)
+        layers: list[Layer] = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(Dense(a, b, rng))
+            if i < len(sizes) - 2:
+                layers.append(ReLU())
+        super().__init__(layers)
+
+    def config(self):
+        return {"sizes": self.sizes, "seed": self.seed}
+
+
+class ConvNet(Sequential):
+    """Small CNN for flattened square images: [Conv3x3 + ReLU + MaxPool2] per entry of
+    ``channels``, then a Dense classifier.
+
+    Input (N, H*W) is reshaped to (N, 1, H, W) (``image_shape``). With the defaults on 8x8
+    digits: 1x8x8 -> 16x4x4 -> 32x2x2 -> 128 -> 10.
+    """
+
+    kind = "ConvNet"
+
+    def __init__(self, image_shape=(8, 8), channels=(16, 32), classes: int = 10, seed: int = 0):
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.channels = [int(c) for c in channels]
+        self.classes, self.seed = int(classes), int(seed)
+        rng = np.random.default_rng(seed)
+        h, w = self.image_shape
+        layers: list[Layer] = [Reshape((1, h, w))]
+        c_in = 1
+        for c in self.channels:
+            layers += [Conv2d(c_in, c, 3, 1, rng), ReLU(), MaxPool2d(2)]
+            c_in, h, w = c, h // 2, w // 2
+        if h < 1 or w < 1:
+            raise InputError("channels", f"{len(self.channels)} pooling stages shrink {image_shape} to nothing")
+        layers += [Flatten(), Dense(c_in * h * w, self.classes, rng)]
+        super().__init__(layers)
+
+    def config(self):
+        return {"image_shape": list(self.image_shape), "channels": self.channels,
+                "classes": self.classes, "seed": self.seed}
+
+
+class AttentionNet(Sequential):
+    """A one-block transformer-style classifier: image rows as tokens.
+
+    (N, T*F) -> tokens (N, T, F) -> Dense embedding to D + ReLU -> multi-head self-attention with
+    residual -> flatten -> Dense to classes. On 8x8 digits T = F = 8.
+    """
+
+    kind = "AttentionNet"
+
+    def __init__(self, tokens: int = 8, features: int = 8, d_model: int = 32, heads: int = 4,
+                 classes: int = 10, seed: int = 0):
+        self.tokens, self.features, self.d_model = int(tokens), int(features), int(d_model)
+        self.heads, self.classes, self.seed = int(heads), int(classes), int(seed)
+        rng = np.random.default_rng(seed)
+        super().__init__([
+            Reshape((self.tokens, self.features)),
+            Dense(self.features, self.d_model, rng), ReLU(),
+            MultiHeadSelfAttention(self.d_model, self.heads, rng),
+            Flatten(),
+            Dense(self.tokens * self.d_model, self.classes, rng),
+        ])
+
+    def config(self):
+        return {"tokens": self.tokens, "features": self.features, "d_model": self.d_model,
+                "heads": self.heads, "classes": self.classes, "seed": self.seed}
+
+
+def _sequential_from_config(layers: list[dict]) -> Sequential:
+    from .layers import LAYERS
+
+    built = []
+    for spec in layers:
+        spec = dict(spec)
+        kind = spec.pop("kind", None)
+        if kind not in LAYERS:
+            raise InputError("config", f"unknown layer kind {kind!r}")
+        if kind == "Reshape":
+            spec["shape"] = tuple(spec["shape"])
+        built.append(LAYERS[kind](**spec))
+    return Sequential(built)
+
+
+MODELS = {"MLP": MLP, "ConvNet": ConvNet, "AttentionNet": AttentionNet}
