@@ -271,37 +271,83 @@ def scratch(rt: Runtime, name: str, nbytes: int):
 
 
 def _launch(rt: Runtime, cfg: QuantConfig, g: dict, a_buf, w: Int8Weights, m: int, ep, wait_for=None,
-            out=None):
-    """Enqueue the int8 GEMM on padded device A; returns the (M, N) device array ``out``."""
-    import pyopencl.array as cla
-
+            out=None, ep_device=None):
+    """Enqueue the int8 GEMM on padded device A (Mp, Kp); returns the (M, N) device array
+    ``out``. ``ep_device``: the epilogue's (scale_b, bias) already on the device."""
     mode, za, sa, sb, bias, relu, so, zo = ep
     n = w.n
     b_buf, cs_buf = w.device(rt)
     if out is None:
         out = rt.empty((m, n), _OUT_DTYPE[mode], "c")
-    sb_d = cla.to_device(rt.queue, sb)
-    bias_d = cla.to_device(rt.queue, bias)
+    if ep_device is None:
+        ep_device = (rt.to_device(sb, "scale_b").data, rt.to_device(bias, "bias").data)
     prog = quant_program(rt)
-    tail = (np.int32(mode), np.int32(za), np.float32(sa), sb_d.data, cs_buf, bias_d.data,
+    tail = (np.int32(mode), np.int32(za), np.float32(sa), ep_device[0], cs_buf, ep_device[1],
             np.int32(relu), np.float32(so), np.int32(zo))
     if cfg.variant == "packed":
-        mr, nr, lm = cfg.params.get("MR", 8), 16 * cfg.params.get("NV", 2), cfg.params.get("LM", 4)
-        # Widen the padded int8 A into float panels (O(M K), next to the O(M N K) product).
-        panels = scratch(rt, "a_panels", 4 * g["Mp"] * g["Kp"])
-        evt = prog.pack_a_i8((g["Kp"], g["Mp"] // mr), None, a_buf, panels, np.int32(g["Mp"]),
-                             np.int32(g["Kp"]), np.int32(g["Kp"]), wait_for=wait_for)
-        evt = prog.i8gemm_packed((g["Np"] // nr, g["Mp"] // mr), (1, lm), panels, b_buf, out.data,
-                                 np.int32(m), np.int32(n), np.int32(g["Kp"]), np.int32(n), *tail,
-                                 wait_for=[evt])
+        with rt.launch_lock:  # the panels scratch is shared (see int8_linear)
+            mr, nr, lm = cfg.params.get("MR", 8), 16 * cfg.params.get("NV", 2), cfg.params.get("LM", 4)
+            # Widen the padded int8 A into float panels (O(M K), next to the O(M N K) product).
+            panels = scratch(rt, "a_panels", 4 * g["Mp"] * g["Kp"])
+            pack = prog.pack_a_i8((g["Kp"], g["Mp"] // mr), None, a_buf, panels, np.int32(g["Mp"]),
+                                  np.int32(g["Kp"]), np.int32(g["Kp"]), wait_for=wait_for)
+            evt = prog.i8gemm_packed((g["Np"] // nr, g["Mp"] // mr), (1, lm), panels, b_buf, out.data,
+                                     np.int32(m), np.int32(n), np.int32(g["Kp"]), np.int32(n), *tail,
+                                     wait_for=[pack])
+            events = [pack, evt]
     else:
         p = cfg.params
         bm, bn, tm, tn = p.get("BM", 64), p.get("BN", 64), p.get("TM", 4), p.get("TN", 4)
         evt = prog.i8gemm_tiled((g["Np"] // tn, g["Mp"] // tm), (bn // tn, bm // tm), a_buf, b_buf,
                                 out.data, np.int32(m), np.int32(n), np.int32(g["Kp"] // 4),
                                 np.int32(n), *tail, wait_for=wait_for)
+        events = [evt]
     out.add_event(evt)
+    out.launch_events = events  # for timing: first start to last end
     return out
+
+
+def int8_linear(x, act, w, scale_w, bias=None, rt: Runtime | str | None = None, relu: bool = False,
+                _cache: dict | None = None) -> np.ndarray:
+    """A quantized linear layer: ``y = dequant(quantize(x, act) @ W_q) + bias`` in integers.
+
+    ``x`` (M, K) float32 is quantized per tensor with ``act`` (a
+    :class:`~workbench.quant.QuantParams` for 8 bits, any zero point), multiplied with the
+    prepared int8 weights ``w`` (K, N) (:func:`prepare_int8`) with int32 accumulation, and
+    requantized to float32 by the fused epilogue with per-output-channel ``scale_w`` (N,).
+    On OpenCL the activation quantization runs on the device too (``quantize_pad``), so the
+    only float traffic is x in and y out. Same result as the NumPy reference, bit for bit.
+    """
+    from .params import quantize
+
+    rt = resolve_rt(rt)
+    w = prepare_int8(w)
+    x = as_array(x, "x", ndim=2, finite=True)
+    if x.shape[1] != w.k:
+        raise InputError("x", f"expected {w.k} columns, got shape {x.shape}")
+    if act.axis is not None or act.bits != 8:
+        raise InputError("act", "activations need 8-bit per-tensor parameters")
+    sb = np.broadcast_to(np.asarray(scale_w, np.float32), (w.n,))
+    ep = _epilogue_values(w.n, int(act.zero_point), float(act.scale), sb, bias, relu, None, 0)
+    m = x.shape[0]
+    if rt.kind == "numpy" or m == 0:
+        return epilogue_reference(int8_matmul(quantize(x, act, rt="numpy"), w, "numpy"), w.colsum, ep)
+    cfg = quant_config(rt)
+    g = _geometry(cfg, m, w.n, w.k)
+    cache = {} if _cache is None else _cache
+    key = ("ep", id(rt))
+    if key not in cache:
+        cache[key] = (rt.to_device(ep[3], "scale_w").data, rt.to_device(ep[4], "bias").data)
+    dx = rt.to_device(x, "x")
+    # The lock makes quantize -> (pack) -> GEMM on the shared scratch one uninterrupted sequence
+    # on the in-order queue; reading the result back can happen outside it.
+    with rt.launch_lock:
+        qa = scratch(rt, "qa", g["Mp"] * g["Kp"])
+        evt = quant_program(rt).quantize_pad(
+            (g["Kp"], g["Mp"]), None, dx.data, qa, np.float32(act.scale), np.int32(act.zero_point),
+            np.int32(act.qmin), np.int32(act.qmax), np.int32(m), np.int32(w.k), np.int32(g["Kp"]))
+        out = _launch(rt, cfg, g, qa, w, m, ep, wait_for=[evt], ep_device=cache[key])
+    return out.get()
 
 
 class Int8Problem:
@@ -323,7 +369,7 @@ class Int8Problem:
 
     def enqueue(self) -> list:
         out = _launch(self.rt, self.cfg, self.g, self.a.data, self.w, self.m, self.ep, out=self.out)
-        return list(out.events[-1:])
+        return list(out.launch_events)
 
 
 # -- int4 ------------------------------------------------------------------------------------------
