@@ -12,7 +12,9 @@ Methods (``method=``):
   each level evenly over the bins where ``P`` is nonzero; the threshold is
   ``(i + 0.5) * bin_width`` of the ``i`` that minimizes ``KL(P || Q)``. Asymmetric: for data of one
   sign the search runs over that side with all ``2^b - 1`` levels; otherwise the symmetric
-  threshold is used, intersected with ``[min x, max x]``.
+  threshold is used, intersected with ``[min x, max x]``. With fewer than 16 values per level
+  (``16 (qmax + 1)``, e.g. a per-channel slice of a small layer) the histogram says nothing and
+  the min-max range is kept.
 * ``"mse"``: a grid of 100 clipping fractions ``alpha`` in (0, 1] of the min-max range (both ends
   shrunk together when asymmetric); the one minimizing ``mean((x - fake_quantize(x))^2)`` wins.
 
@@ -30,6 +32,9 @@ from .params import QuantParams, check_axis, check_bits, params_from_range, qran
 
 METHODS = ("minmax", "percentile", "kl", "mse")
 KL_BINS = 2048
+# Entropy calibration estimates a distribution; below this many values per quantization level
+# (a per-channel slice of a small layer) it falls back to the min-max range.
+KL_MIN_PER_LEVEL = 16
 MSE_GRID = 100
 # The kl and mse searches run on at most this many values per channel (a fixed, evenly spaced subset):
 # enough for stable thresholds and keeps the searches cheap on large activation tensors.
@@ -101,6 +106,8 @@ def _range_one(x: np.ndarray, method: str, bits: int, symmetric: bool, percentil
     if x.size > MAX_SAMPLES:  # the searches below see the extremes through lo and hi
         x = x[np.linspace(0, x.size - 1, MAX_SAMPLES).astype(np.int64)]
     qmin, qmax = qrange(bits, symmetric)
+    if method == "kl" and x.size < KL_MIN_PER_LEVEL * (qmax + 1):
+        return lo, hi  # too few values to estimate a distribution: keep the full range
     if method == "kl":
         if not symmetric and lo >= 0:
             return 0.0, kl_threshold(x, qmax - qmin, amax=hi)

@@ -1,0 +1,300 @@
+"""workbench.quant: conventions, calibrators, integer kernels on every backend, quantized models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workbench import data, nn, quant
+from workbench.errors import InputError
+from workbench.quant.kernels import MAX_K
+
+from .conftest import rel_error
+
+RNG = np.random.default_rng(0)
+
+
+# -- conventions ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bits", range(2, 9))
+def test_grid_conventions(bits):
+    assert quant.qrange(bits, True) == (-(2 ** (bits - 1) - 1), 2 ** (bits - 1) - 1)
+    assert quant.qrange(bits, False) == (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    x = RNG.standard_normal(1000).astype(np.float32)
+    for symmetric in (True, False):
+        p = quant.calibrate(x, "minmax", bits=bits, symmetric=symmetric)
+        q = quant.quantize(x, p, rt="numpy")
+        assert q.min() >= p.qmin and q.max() <= p.qmax
+        assert p.qmin <= int(p.zero_point) <= p.qmax
+        # zero is exactly representable; min-max keeps the error under half a step
+        assert quant.dequantize(quant.quantize(np.zeros(1), p), p)[0] == 0.0
+        err = np.abs(quant.fake_quantize(x, p) - x)
+        assert err.max() <= 0.5 * float(p.scale) * (1 + 1e-5)
+
+
+def test_rounding_is_half_to_even():
+    p = quant.calibrate(np.array([-127.0, 127.0]), "minmax", bits=8)  # scale 1
+    assert float(p.scale) == 1.0
+    q = quant.quantize(np.array([0.5, 1.5, 2.5, -0.5, -1.5]), p, rt="numpy")
+    np.testing.assert_array_equal(q, [0, 2, 2, 0, -2])
+
+
+def test_all_zero_channel_gets_unit_scale():
+    w = np.zeros((4, 3), np.float32)
+    w[:, 1] = [1, -2, 3, 0]
+    p = quant.calibrate(w, "minmax", bits=8, axis=1)
+    assert p.scale[0] == 1.0 and p.scale[2] == 1.0
+    np.testing.assert_allclose(quant.fake_quantize(w, p), w, atol=3 / 127)
+
+
+# -- calibrators ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", quant.METHODS)
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_calibrators_clip_within_range(method, symmetric):
+    x = RNG.standard_normal(20000).astype(np.float32)
+    x[:5] *= 30  # outliers
+    p = quant.calibrate(x, method, bits=8, symmetric=symmetric, percentile=99.9)
+    assert p.method == method and p.per_channel is False
+    assert float(p.lo) >= x.min() - 1e-6 or symmetric
+    assert float(p.hi) <= max(abs(x.min()), x.max()) + 1e-5
+    if method in ("percentile", "kl"):  # the outliers (0.025% of the values) are clipped
+        assert float(p.hi) < 0.5 * x.max()
+
+
+def test_mse_beats_minmax_with_outliers_and_kl_finds_the_bulk():
+    x = RNG.standard_normal(50000).astype(np.float32)
+    x[:20] *= 40
+    errs = {m: quant.quantization_error(x, quant.calibrate(x, m, bits=4)) for m in quant.METHODS}
+    assert errs["mse"] <= min(errs.values()) + 1e-12
+    assert errs["mse"] < errs["minmax"]
+    t_kl = float(quant.calibrate(x, "kl", bits=8).hi)
+    assert 2.0 < t_kl < 0.5 * np.abs(x).max()
+
+
+def test_kl_folds_outliers_into_last_bin():
+    # All mass in the first half of the range except one outlier: the threshold lands near the
+    # bulk's edge, not at the outlier.
+    x = np.concatenate([RNG.uniform(0, 1, 10000), [10.0]]).astype(np.float32)
+    t = quant.calibrate(x, "kl", bits=8, symmetric=False).hi
+    assert 0.9 <= float(t) <= 1.5
+
+
+@pytest.mark.parametrize("method", quant.METHODS)
+def test_per_channel_error_not_above_per_tensor(method):
+    w = RNG.standard_normal((64, 32)).astype(np.float32) * np.linspace(0.1, 3, 32, dtype=np.float32)
+    for bits in (4, 8):
+        pc = quant.calibrate(w, method, bits=bits, axis=1)
+        pt = quant.calibrate(w, method, bits=bits)
+        assert pc.scale.shape == (32,)
+        assert quant.quantization_error(w, pc) <= quant.quantization_error(w, pt) * 1.0001
+
+
+@pytest.mark.parametrize("kwargs, arg", [
+    (dict(x=np.array([1.0, np.nan])), "x"),
+    (dict(x=np.array([1.0, np.inf])), "x"),
+    (dict(x=np.zeros(0)), "x"),
+    (dict(x=np.ones(4), bits=1), "bits"),
+    (dict(x=np.ones(4), bits=9), "bits"),
+    (dict(x=np.ones(4), bits=4.0), "bits"),
+    (dict(x=np.ones((2, 3)), axis=2), "axis"),
+    (dict(x=np.ones((2, 3)), axis=-3), "axis"),
+    (dict(x=np.ones(4), method="entropy"), "method"),
+    (dict(x=np.ones(4), method="percentile", percentile=0), "percentile"),
+    (dict(x=np.ones(4), method="percentile", percentile=100.5), "percentile"),
+])
+def test_calibrate_bad_input(kwargs, arg):
+    with pytest.raises(InputError) as info:
+        quant.calibrate(**kwargs)
+    assert info.value.argument == arg
+
+
+# -- elementwise ops on every backend ------------------------------------------------------------
+@pytest.mark.parametrize("axis", [None, 0, 1])
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_quantize_ops_match_reference(runtime, axis, symmetric):
+    x = (RNG.standard_normal((37, 29)) * 3).astype(np.float32)
+    p = quant.calibrate(x, "mse", bits=5, symmetric=symmetric, axis=axis)
+    q_ref = quant.quantize(x, p, rt="numpy")
+    np.testing.assert_array_equal(quant.quantize(x, p, rt=runtime), q_ref)
+    np.testing.assert_array_equal(quant.dequantize(q_ref, p, rt=runtime), quant.dequantize(q_ref, p, rt="numpy"))
+    np.testing.assert_array_equal(quant.fake_quantize(x, p, rt=runtime), quant.fake_quantize(x, p, rt="numpy"))
+
+
+@pytest.mark.parametrize("k", [1, 2, 7, 64])
+def test_pack_int4_round_trip(runtime, k):
+    q = RNG.integers(-8, 8, (5, k)).astype(np.int8)
+    packed = quant.pack_int4(q, rt=runtime)
+    assert packed.shape == (5, (k + 1) // 2) and packed.dtype == np.uint8
+    np.testing.assert_array_equal(packed, quant.pack_int4(q, rt="numpy"))
+    np.testing.assert_array_equal(quant.unpack_int4(packed, k, rt=runtime), q)
+
+
+def test_pack_int4_layout():
+    # element 0 -> low nibble, element 1 -> high nibble, two's complement, odd length padded
+    np.testing.assert_array_equal(quant.pack_int4(np.array([1, -1, -8], np.int8)), [0xF1, 0x08])
+    with pytest.raises(InputError, match="q"):
+        quant.pack_int4(np.array([8]))
+    with pytest.raises(InputError, match="k"):
+        quant.unpack_int4(np.zeros(2, np.uint8), k=5)
+
+
+# -- integer kernels ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("m, n, k", [(1, 1, 1), (5, 7, 3), (33, 17, 65), (130, 129, 200), (64, 48, 1500)])
+def test_int8_matmul_is_exact(runtime, m, n, k):
+    a = RNG.integers(-128, 128, (m, k)).astype(np.int8)
+    b = RNG.integers(-128, 128, (k, n)).astype(np.int8)
+    ref = a.astype(np.int64) @ b.astype(np.int64)
+    c = quant.int8_matmul(a, b, runtime)
+    assert c.dtype == np.int32 and c.shape == (m, n)
+    np.testing.assert_array_equal(c, ref)
+
+
+def test_int8_matmul_extremes_exact(runtime):
+    k = 3000  # several exact FP32 blocks on the CPU path, sums beyond 2^24
+    a = np.full((9, k), -128, np.int8)
+    b = np.full((k, 20), -128, np.int8)
+    b[::3] = 127
+    np.testing.assert_array_equal(quant.int8_matmul(a, b, runtime), a.astype(np.int64) @ b.astype(np.int64))
+
+
+@pytest.mark.parametrize("out_scale", [None, 0.37])
+def test_int8_matmul_fused_epilogue_matches_reference(runtime, out_scale):
+    m, n, k = 50, 70, 90
+    a = RNG.integers(-128, 128, (m, k)).astype(np.int8)
+    b = RNG.integers(-127, 128, (k, n)).astype(np.int8)
+    kw = dict(zero_point_a=-7, scale_a=0.013, scale_b=RNG.uniform(0.001, 0.01, n).astype(np.float32),
+              bias=RNG.standard_normal(n).astype(np.float32), relu=True, out_scale=out_scale,
+              out_zero_point=3 if out_scale else 0)
+    ref = quant.int8_matmul(a, b, "numpy", **kw)
+    got = quant.int8_matmul(a, b, runtime, **kw)
+    assert got.dtype == ref.dtype == (np.int8 if out_scale else np.float32)
+    np.testing.assert_array_equal(got, ref)
+    # and the float epilogue is what it says
+    if out_scale is None:
+        acc = a.astype(np.int64) @ b.astype(np.int64) - (-7) * b.astype(np.int64).sum(0)
+        expect = np.maximum(acc * 0.013 * kw["scale_b"] + kw["bias"], 0)
+        assert rel_error(got, expect) < 1e-6
+
+
+@pytest.mark.parametrize("m, n, k", [(1, 10, 77), (3, 130, 64), (1, 300, 1000)])
+def test_int4_gemv_matches_reference(runtime, m, n, k):
+    q = RNG.integers(-8, 8, (n, k)).astype(np.int8)
+    scales = RNG.uniform(0.01, 0.1, n).astype(np.float32)
+    x = RNG.standard_normal((m, k)).astype(np.float32)
+    bias = RNG.standard_normal(n).astype(np.float32)
+    packed = quant.pack_int4(q)
+    expect = x.astype(np.float64) @ (q * scales[:, None]).T.astype(np.float64) + bias
+    y = quant.int4_gemv(x, packed, scales, runtime, k=k, bias=bias)
+    assert y.shape == (m, n) and rel_error(y, expect) < 1e-5
+    y1 = quant.int4_gemv(x[0], packed, scales, runtime, k=k)
+    assert y1.shape == (n,)
+
+
+def test_int4_weights_take_an_eighth_of_float32():
+    n, k = 256, 512
+    w = quant.Int4Weights(quant.pack_int4(RNG.integers(-8, 8, (n, k)).astype(np.int8)), np.ones(n))
+    assert w.packed.nbytes * 8 == 4 * n * k
+    assert w.nbytes == 4 * n * k // 8 + 4 * n
+
+
+def test_integer_kernels_bad_input():
+    a = np.zeros((2, 3), np.int8)
+    with pytest.raises(InputError, match="a"):
+        quant.int8_matmul(a.astype(np.float32), np.zeros((3, 2), np.int8))
+    with pytest.raises(InputError, match="b"):
+        quant.int8_matmul(a, np.zeros((4, 2), np.int8))
+    with pytest.raises(InputError, match="a"):
+        quant.int8_matmul(np.array([[300]]), np.zeros((1, 1), np.int8))
+    with pytest.raises(InputError) as info:
+        quant.int8_matmul(np.zeros((1, MAX_K + 1), np.int8), np.zeros((MAX_K + 1, 1), np.int8))
+    assert "overflow" in str(info.value)
+    with pytest.raises(InputError, match="scale_b"):
+        quant.int8_matmul(a, np.zeros((3, 2), np.int8), scale_a=0.1)
+    with pytest.raises(InputError, match="x"):
+        quant.int4_gemv(np.zeros(5), np.zeros((2, 2), np.uint8), np.ones(2))
+    with pytest.raises(InputError, match="scales"):
+        quant.int4_gemv(np.zeros(4), np.zeros((2, 2), np.uint8), np.ones(3))
+
+
+# -- quantized models ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained():
+    ds = data.digits()
+    models = {}
+    for make, epochs in ((nn.MLP, 20), (nn.ConvNet, 12), (nn.AttentionNet, 10)):
+        m = make()
+        nn.train(m, ds, epochs=epochs, rt="numpy")
+        models[m.kind] = m
+    return ds, models
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["MLP", "ConvNet"])
+def test_int8_per_channel_ptq_within_half_a_point(trained, kind):
+    ds, models = trained
+    model = models[kind]
+    base = nn.evaluate(model, ds.x_test, ds.y_test)
+    qm = quant.quantize_model(model, ds.x_train[:512], "minmax", 8, per_channel=True)
+    assert all(r.kernel == "int8_matmul" for r in qm.layers)
+    assert qm.evaluate(ds.x_test, ds.y_test) >= base - 0.005
+    assert qm.nbytes < 0.3 * qm.float_nbytes
+
+
+def test_quantized_model_runs_bit_exact_on_every_backend(trained, runtime):
+    ds, models = trained
+    for model in models.values():
+        qm = quant.quantize_model(model, ds.x_train[:256], "mse", 8)
+        np.testing.assert_array_equal(qm.forward(ds.x_test[:64], runtime), qm.forward(ds.x_test[:64], "numpy"))
+        q4 = quant.quantize_model(model, ds.x_train[:256], "mse", 4)
+        assert {r.kernel for r in q4.layers} == {"int4_gemv"}
+        assert rel_error(q4.forward(ds.x_test[:64], runtime), q4.forward(ds.x_test[:64], "numpy")) < 1e-5
+
+
+def test_per_channel_layer_error_not_above_per_tensor(trained):
+    ds, models = trained
+    for model in models.values():
+        for bits in (4, 8):
+            pc = quant.quantize_model(model, ds.x_train[:256], "minmax", bits, per_channel=True)
+            pt = quant.quantize_model(model, ds.x_train[:256], "minmax", bits, per_channel=False)
+            for a, b in zip(pc.layers, pt.layers):
+                assert a.weight_mse <= b.weight_mse * 1.0001, (model.kind, a.name, bits)
+
+
+@pytest.mark.slow
+def test_qat_recovers_int4_within_one_and_a_half_points(trained):
+    ds, models = trained
+    for kind in ("MLP", "ConvNet"):
+        model = models[kind]
+        base = nn.evaluate(model, ds.x_test, ds.y_test)
+        steps = []
+        qm = quant.qat_train(model, ds, bits=4, method="mse", epochs=3, on_step=steps.append, rt="numpy")
+        assert steps and qm.evaluate(ds.x_test, ds.y_test) >= base - 0.015
+        assert all(r.bits == 4 for r in qm.layers)
+
+
+def test_mixed_precision_respects_budget(trained):
+    ds, models = trained
+    model = models["MLP"]
+    res = quant.mixed_precision(model, ds, candidate_bits=(4, 8), budget=0.2, rt="numpy")
+    assert res.nbytes <= res.budget == int(0.2 * model.nbytes())
+    assert set(res.allocation.values()) <= {4, 8}
+    assert res.model.bits == res.allocation
+    assert 0.9 <= res.accuracy <= 1.0
+    loose = quant.mixed_precision(model, ds, candidate_bits=(4, 8), budget=1.0, rt="numpy")
+    assert set(loose.allocation.values()) == {8}
+    with pytest.raises(InputError, match="budget"):
+        quant.mixed_precision(model, ds, candidate_bits=(4, 8), budget=100)
+
+
+def test_quantize_model_bad_input(trained):
+    ds, models = trained
+    model = models["MLP"]
+    with pytest.raises(InputError, match="method"):
+        quant.quantize_model(model, ds.x_train[:10], "median")
+    with pytest.raises(InputError, match="bits"):
+        quant.quantize_model(model, ds.x_train[:10], bits=12)
+    with pytest.raises(InputError, match="bits"):
+        quant.quantize_model(model, ds.x_train[:10], bits={"7": 4})
+    with pytest.raises(InputError, match="calib_x"):
+        quant.quantize_model(model, np.zeros((0, 64)))
+    with pytest.raises(InputError, match="calib_x"):
+        quant.quantize_model(model, np.full((3, 64), np.inf))
