@@ -16,6 +16,7 @@
 //   pack_a_i8, i8gemm_packed   CPU: MR rows x NV*16 columns per work-item; exact FP32 FMA
 //                       blocks of 1024 steps summed into int32 (see the section's comment)
 //   int4_gemv           y = x W^T with W packed int4 (N rows of K nibbles), per-row scales, float x
+//   int4_gemv_rows      the same, one work-item per ROWS outputs (CPUs)
 //
 // Every GEMM ends in the same epilogue (mode): 0 int32 accumulators; 1 float
 //   y = (acc - za * colsum_b[n]) * (sa * sb[n]) + bias[n], optional ReLU; 2 the same then
@@ -341,14 +342,10 @@ kernel void i8gemm_packed(const global float* restrict Ap, const global char* re
 // W: N rows of Kq uint4 words (32 nibbles each, element k of a row in nibble k, low first),
 // x: M rows of ldx >= 32 Kq floats (zero past K). y[m, n] = scale[n] * sum_k W[n, k] x[m, k]
 // (+ bias[n]). Work-group: WG threads over ROWS rows; global size (WG * ceil(N / ROWS), M).
-inline float dot8_nibbles(const uint w, const float8 x)
+inline float8 unpack8_nibbles(const uint w)
 {
-    const float8 v = (float8)((float)((int)(w << 28) >> 28), (float)((int)(w << 24) >> 28),
-                              (float)((int)(w << 20) >> 28), (float)((int)(w << 16) >> 28),
-                              (float)((int)(w << 12) >> 28), (float)((int)(w << 8) >> 28),
-                              (float)((int)(w << 4) >> 28), (float)((int)w >> 28));
-    const float8 p = v * x;
-    return ((p.s0 + p.s1) + (p.s2 + p.s3)) + ((p.s4 + p.s5) + (p.s6 + p.s7));
+    // Nibble i to bits 28..31, then an arithmetic shift sign-extends it: 8 lanes at once.
+    return convert_float8(as_int8((uint8)(w) << (uint8)(28, 24, 20, 16, 12, 8, 4, 0)) >> 28);
 }
 
 __attribute__((reqd_work_group_size(WG, 1, 1)))
@@ -360,21 +357,28 @@ kernel void int4_gemv(const global uint4* restrict W, const global float* restri
     local float red[ROWS][WG];
     const int lid = get_local_id(0), n0 = get_group_id(0) * ROWS, m = get_global_id(1);
     const global float8* x = (const global float8*)(X + (size_t)m * ldx);
-    float acc[ROWS];
+    float8 lanes[ROWS];
 #pragma unroll
     for (int r = 0; r < ROWS; ++r)
-        acc[r] = 0.0f;
+        lanes[r] = (float8)(0.0f);
     for (int kq = lid; kq < Kq; kq += WG) {
         const float8 x0 = x[4 * kq], x1 = x[4 * kq + 1], x2 = x[4 * kq + 2], x3 = x[4 * kq + 3];
 #pragma unroll
         for (int r = 0; r < ROWS; ++r) {
             if (n0 + r < N) {
                 const uint4 w = W[(size_t)(n0 + r) * Kq + kq];
-                acc[r] += (dot8_nibbles(w.x, x0) + dot8_nibbles(w.y, x1))
-                        + (dot8_nibbles(w.z, x2) + dot8_nibbles(w.w, x3));
+                lanes[r] = fma(unpack8_nibbles(w.x), x0, lanes[r]);
+                lanes[r] = fma(unpack8_nibbles(w.y), x1, lanes[r]);
+                lanes[r] = fma(unpack8_nibbles(w.z), x2, lanes[r]);
+                lanes[r] = fma(unpack8_nibbles(w.w), x3, lanes[r]);
             }
         }
     }
+    float acc[ROWS];
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r)
+        acc[r] = ((lanes[r].s0 + lanes[r].s1) + (lanes[r].s2 + lanes[r].s3))
+               + ((lanes[r].s4 + lanes[r].s5) + (lanes[r].s6 + lanes[r].s7));
 #pragma unroll
     for (int r = 0; r < ROWS; ++r)
         red[r][lid] = acc[r];
@@ -388,5 +392,36 @@ kernel void int4_gemv(const global uint4* restrict W, const global float* restri
     if (lid < ROWS && n0 + lid < N) {
         const int n = n0 + lid;
         Y[(size_t)m * ldy + n] = red[lid][0] * scale[n] + (has_bias ? bias[n] : 0.0f);
+    }
+}
+
+// int4_gemv_rows (CPU): one work-item computes ROWS outputs over the whole of K, with no
+// work-group reduction (barriers are costly on CPU runtimes). Same arguments as int4_gemv;
+// global size (ceil(N / ROWS), M), any local size.
+kernel void int4_gemv_rows(const global uint4* restrict W, const global float* restrict scale,
+                           const global float* restrict bias, const global float* restrict X,
+                           global float* restrict Y, const int N, const int Kq, const int ldx,
+                           const int ldy, const int has_bias)
+{
+    const int n0 = get_global_id(0) * ROWS, m = get_global_id(1);
+    const global float8* x = (const global float8*)(X + (size_t)m * ldx);
+    const int rows = min(ROWS, N - n0);
+    float8 acc[ROWS]; // lane sums, reduced once at the end
+    for (int r = 0; r < ROWS; ++r)
+        acc[r] = (float8)(0.0f);
+    for (int kq = 0; kq < Kq; ++kq) {
+        const float8 x0 = x[4 * kq], x1 = x[4 * kq + 1], x2 = x[4 * kq + 2], x3 = x[4 * kq + 3];
+        for (int r = 0; r < rows; ++r) {
+            const uint4 w = W[(size_t)(n0 + r) * Kq + kq];
+            acc[r] = fma(unpack8_nibbles(w.x), x0, acc[r]);
+            acc[r] = fma(unpack8_nibbles(w.y), x1, acc[r]);
+            acc[r] = fma(unpack8_nibbles(w.z), x2, acc[r]);
+            acc[r] = fma(unpack8_nibbles(w.w), x3, acc[r]);
+        }
+    }
+    for (int r = 0; r < rows; ++r) {
+        const float8 a = acc[r];
+        const float sum = ((a.s0 + a.s1) + (a.s2 + a.s3)) + ((a.s4 + a.s5) + (a.s6 + a.s7));
+        Y[(size_t)m * ldy + n0 + r] = sum * scale[n0 + r] + (has_bias ? bias[n0 + r] : 0.0f);
     }
 }

@@ -79,23 +79,29 @@ def cmd_bench(args) -> int:
 def cmd_tune(args) -> int:
     from .runtime import get_runtime
     from .runtime.kernels import user_tuning_path
-    from .tune import tune_gemm
 
     rt = get_runtime(args.device)
-    print(f"tuning gemm on {rt.name} ...", flush=True)
+    print(f"tuning {args.family} on {rt.name} ...", flush=True)
+    if args.family == "quant":
+        from .quant.tune import tune_quant as tuner
+        unit, rate = "GOP/s", "gops"
+    else:
+        from .tune import tune_gemm as tuner
+        unit, rate = "GFLOP/s", "gflops"
 
     def show(res, i, n):
-        val = f"{res.gflops:10,.1f} GFLOP/s" if res.gflops else res.error
+        value = getattr(res, rate)
+        val = f"{value:10,.1f} {unit}" if value else res.error
         print(f"  [{i:3d}/{n}] {res.config.describe():52s} {val}", flush=True)
 
-    results = tune_gemm(rt, size=args.size, quick=args.quick, on_result=show, record=not args.dry_run)
-    best = results[0]
-    if not best.gflops:
+    results = tuner(rt, size=args.size, quick=args.quick, on_result=show, record=not args.dry_run)
+    best = results[0] if results else None
+    if best is None or not getattr(best, rate):
         print("no candidate worked", file=sys.stderr)
         return 1
-    print(f"best: {best.config.describe()} at {best.gflops:,.1f} GFLOP/s")
+    print(f"best: {best.config.describe()} at {getattr(best, rate):,.1f} {unit}")
     if not args.dry_run:
-        print(f"recorded in {user_tuning_path('gemm')}")
+        print(f"recorded in {user_tuning_path(args.family)}")
     return 0
 
 
@@ -139,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(fn=cmd_bench)
 
     t = with_device(sub.add_parser("tune", help="search kernel tunables on this device"))
-    t.add_argument("family", choices=["gemm"])
+    t.add_argument("family", choices=["gemm", "quant"])
     t.add_argument("--size", type=int, default=None, help="square problem size to time")
     t.add_argument("--quick", action="store_true")
     t.add_argument("--dry-run", action="store_true", help="do not record the result")

@@ -99,3 +99,41 @@ def copy(backend: str, nbytes: int, repeat: int = 10, budget_s: float = 2.0) -> 
     dst = np.empty_like(src)
     return host_timeit(lambda: np.copyto(dst, src), repeat=repeat, budget_s=budget_s)
 
+
+
+def int8_matmul(backend: str, a: np.ndarray, b: np.ndarray, repeat: int = 10, budget_s: float = 2.0):
+    """Time the integer product of int8 ``a`` (M, K) and ``b`` (K, N); returns
+    (Timing, int32 result or None, description).
+
+    torch-cuda: ``torch._int_mm`` (cuBLASLt int8 GEMM, int32 out) when this torch has it and the
+    shape suits it (M > 16, K and N multiples of 8); otherwise, and on the host, the float32
+    product of the same shape (cuBLAS / OpenBLAS SGEMM) stands in, with no result returned.
+    """
+    if backend == "torch-cuda":
+        torch = _torch_cuda()
+        ta, tb = torch.from_numpy(a).cuda(), torch.from_numpy(b).cuda()
+        mm = getattr(torch, "_int_mm", None)
+        if mm is not None and a.shape[0] > 16 and a.shape[1] % 8 == 0 and b.shape[1] % 8 == 0:
+            try:
+                out = mm(ta, tb)
+                t = _torch_timeit(lambda: mm(ta, tb), repeat=repeat, budget_s=budget_s)
+                return t, out.cpu().numpy(), "torch._int_mm (cuBLASLt int8)"
+            except RuntimeError:
+                pass
+        fa, fb = ta.float(), tb.float()
+        t = _torch_timeit(lambda: torch.matmul(fa, fb), repeat=repeat, budget_s=budget_s)
+        return t, None, "torch.matmul float32 (cuBLAS, TF32 off)"
+    fa, fb = a.astype(np.float32), b.astype(np.float32)
+    t = host_timeit(lambda: fa @ fb, repeat=repeat, budget_s=budget_s)
+    return t, None, "NumPy float32 matmul (no int8 GEMM in NumPy)"
+
+
+def gemv(backend: str, w: np.ndarray, x: np.ndarray, repeat: int = 10, budget_s: float = 2.0):
+    """Time ``w @ x`` for float32 ``w`` (N, K), ``x`` (K,); returns (Timing, result)."""
+    if backend == "torch-cuda":
+        torch = _torch_cuda()
+        tw, tx = torch.from_numpy(w).cuda(), torch.from_numpy(x).cuda()
+        t = _torch_timeit(lambda: torch.mv(tw, tx), repeat=repeat, budget_s=budget_s)
+        return t, torch.mv(tw, tx).cpu().numpy()
+    t = host_timeit(lambda: w @ x, repeat=repeat, budget_s=budget_s)
+    return t, w @ x

@@ -475,10 +475,13 @@ class Int4Problem:
         wg, rows = p.get("WG", 128), p.get("ROWS", 4)
         wbuf, sbuf = self.w.device(self.rt)
         groups = -(-self.w.n // rows)
-        evt = quant_program(self.rt).int4_gemv(
-            (wg * groups, self.m), (wg, 1), wbuf, sbuf, self.bias.data, self.x.data, self.y.data,
-            np.int32(self.w.n), np.int32(self.w.kq), np.int32(self.w.kq * 32), np.int32(self.w.n),
-            np.int32(self.has_bias))
+        args = (wbuf, sbuf, self.bias.data, self.x.data, self.y.data, np.int32(self.w.n),
+                np.int32(self.w.kq), np.int32(self.w.kq * 32), np.int32(self.w.n), np.int32(self.has_bias))
+        prog = quant_program(self.rt)
+        if p.get("GEMV_ROWS", 0):  # CPU: a work-item per ROWS outputs, no reduction
+            evt = prog.int4_gemv_rows((groups, self.m), None, *args)
+        else:
+            evt = prog.int4_gemv((wg * groups, self.m), (wg, 1), *args)
         self.y.add_event(evt)
         return [evt]
 
