@@ -10,12 +10,14 @@ from __future__ import annotations
 import panel as pn
 
 from .devices import devices_page
+from .quantization import QuantizationPage
 from .roofline import RooflinePage
 from .session import Session
 
 PAGES = [
     ("Devices", devices_page),
     ("Roofline", RooflinePage),
+    ("Quantization", QuantizationPage),
 ]
 
 

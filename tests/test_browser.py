@@ -124,3 +124,22 @@ def test_roofline_page_measures_and_draws(server, page, tmp_path):
     page.reload()
     page.get_by_text("Cached ceilings of").wait_for(timeout=30000)
     assert not page.problems, page.problems
+
+
+def test_quantization_page_trains_and_fills_the_grid(server, page, tmp_path):
+    page.goto(server["url"] + "/?page=Quantization")
+    page.get_by_text("Press Train").first.wait_for(timeout=30000)
+    page.get_by_role("button", name="Train").click()
+    page.get_by_text("Pick a layer, or").wait_for(timeout=120000)
+    page.get_by_role("button", name="Run grid").click()
+    page.get_by_text("done and stored").wait_for(timeout=180000)
+    assert page.locator("canvas").count() >= 3  # histogram, errors, accuracy-vs-size
+    body = page.locator(".slick-viewport").first.inner_text()  # the grid's DataTable
+    for word in ("minmax", "percentile", "kl", "mse", "int8_matmul", "int4_gemv"):
+        assert word in body, word
+    page.screenshot(path=os.environ.get("WB_SHOT", str(tmp_path / "quantization.png")), full_page=True)
+    # The grid is in the store: a reload shows it without running again.
+    page.reload()
+    page.get_by_text("Press Train").first.wait_for(timeout=30000)
+    page.locator(".slick-viewport").first.get_by_text("int4_gemv").first.wait_for(timeout=30000)
+    assert not page.problems, page.problems

@@ -1,5 +1,6 @@
 """ipywidgets panels: thin adapters over library calls and ``workbench.viz`` figures."""
 
+from .quantization import QuantizationPanel
 from .roofline import RooflinePanel
 
-__all__ = ["RooflinePanel"]
+__all__ = ["QuantizationPanel", "RooflinePanel"]

@@ -1,0 +1,163 @@
+"""The *Quantization* page: train a digits model, compare the four calibrators on each layer, and
+fill the method x bits x granularity grid of accuracy, size and measured INT-vs-FP32 latency on
+the session's device, point by point.
+
+Training, calibration and every grid cell run in a worker thread; the page updates between them.
+Grid points go to the store as they finish, so the last grid of this device is shown on load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import panel as pn
+
+from workbench.data import digits
+from workbench.nn import MODELS, train
+from workbench.quant.calibrate import METHODS
+from workbench.quant.explore import calibration_report, grid_cells, iter_grid, load_grid
+from workbench.viz import CalibrationFigure, GridFigure, LayerErrorFigure
+
+from .session import Session
+
+EPOCHS = {"MLP": 15, "ConvNet": 10, "AttentionNet": 10}
+
+
+class QuantizationPage(pn.viewable.Viewer):
+    def __init__(self, session: Session, **params):
+        super().__init__(**params)
+        self.session = session
+        self.data = digits()
+        self.model = None
+        self.report = []
+        self.model_select = pn.widgets.Select(name="Model", options=list(EPOCHS), value="MLP", width=160)
+        self.train_button = pn.widgets.Button(label="Train", color="primary", width=110)
+        self.bits = pn.widgets.Select(name="Calibration bits", options=[8, 6, 4, 3, 2], value=8, width=130)
+        self.layer = pn.widgets.Select(name="Layer", options=[], width=140)
+        self.what = pn.widgets.RadioButtonGroup(options=["weights", "inputs"], value="weights")
+        self.grid_button = pn.widgets.Button(label="Run grid", color="primary", width=110, disabled=True)
+        self.progress = pn.indicators.Progress(value=0, max=1, width=260, visible=False)
+        self.status = pn.pane.Markdown("", css_classes=["wb-status"])
+        self.cal_fig = CalibrationFigure(height=300, width=560)
+        self.err_fig = LayerErrorFigure(height=300, width=560)
+        self.grid_fig = GridFigure(height=320, width=560)
+        self.train_button.on_click(self._on_train)
+        self.grid_button.on_click(self._on_grid)
+        self.layer.param.watch(lambda _: self._show_layer(), "value")
+        self.what.param.watch(lambda _: self._show_layer(), "value")
+        self.bits.param.watch(self._on_bits, "value")
+        session.param.watch(lambda _: self._load_grid(), "rt")
+        self._load_grid()
+        self.status.object = "Press **Train** to train the model on digits, then **Run grid**."
+
+    def _load_grid(self) -> None:
+        points = load_grid(self.session.rt, self.session.store)
+        with pn.io.unlocked():
+            self.grid_fig.clear()
+            self.grid_fig.add_points(points)
+
+    def _show_layer(self) -> None:
+        layer = next((r for r in self.report if r.name == self.layer.value), None)
+        if layer is None:
+            return
+        with pn.io.unlocked():
+            self.cal_fig.set_layer(layer, activations=self.what.value == "inputs")
+
+    def _busy(self, busy: bool) -> None:
+        self.train_button.disabled = busy
+        self.grid_button.disabled = busy or self.model is None
+        self.progress.visible = busy
+
+    async def _calibrate(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.status.object = f"Calibrating every layer at {self.bits.value} bits with the four methods ..."
+        self.report = await loop.run_in_executor(None, calibration_report, self.model,
+                                                 self.data.x_train[:512], self.bits.value)
+        with pn.io.unlocked():
+            self.err_fig.set_layers(self.report, per_channel=True)
+        names = [r.name for r in self.report]
+        if list(self.layer.options) != names:
+            self.layer.options = names
+            self.layer.value = names[0]
+        self._show_layer()
+
+    async def _on_train(self, _event=None) -> None:
+        rt, kind = self.session.rt, self.model_select.value
+        loop = asyncio.get_running_loop()
+        self._busy(True)
+        try:
+            model = MODELS[kind]()
+            epochs = EPOCHS[kind]
+            self.progress.max, self.progress.value = epochs, 0
+            records = []
+
+            def on_step(rec):
+                if rec.get("end_of_epoch"):
+                    records.append(rec)
+                    self.progress.value = len(records)  # Panel widgets sync from any thread
+                    self.status.object = (f"Training **{kind}** on {rt.name}: epoch {len(records)}/{epochs}, "
+                                          f"test accuracy {rec.get('test_accuracy', 0):.4f}")
+
+            await loop.run_in_executor(None, lambda: train(model, self.data, epochs=epochs, rt=rt, on_step=on_step))
+            self.model = model
+            await self._calibrate()
+            self.status.object = (f"**{kind}** trained on {rt.name}: test accuracy "
+                                  f"{records[-1]['test_accuracy']:.4f}. Pick a layer, or **Run grid**.")
+        except Exception as exc:
+            self.status.object = f"**Training failed:** {type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self._busy(False)
+
+    async def _on_bits(self, _event=None) -> None:
+        if self.model is not None:
+            self._busy(True)
+            try:
+                await self._calibrate()
+                self.status.object = f"Thresholds for {self.bits.value}-bit grids."
+            finally:
+                self._busy(False)
+
+    async def _on_grid(self, _event=None) -> None:
+        rt = self.session.rt
+        loop = asyncio.get_running_loop()
+        self._busy(True)
+        try:
+            cells = grid_cells()
+            self.progress.max, self.progress.value = len(cells), 0
+            with pn.io.unlocked():
+                self.grid_fig.clear()
+            gen = iter_grid(self.model, self.data, rt=rt, store=self.session.store,
+                            model_name=self.model_select.value)
+            while True:
+                point = await loop.run_in_executor(None, next, gen, None)
+                if point is None:
+                    break
+                with pn.io.unlocked():
+                    self.grid_fig.add_points([point])
+                self.progress.value += 1
+                self.status.object = (f"{point.method} {point.bits}-bit "
+                                      f"{'per-channel' if point.per_channel else 'per-tensor'}: "
+                                      f"accuracy {point.accuracy:.4f}, {point.nbytes:,} bytes, "
+                                      f"{point.speedup:.2f}x the FP32 forward pass")
+            self.status.object = f"Grid of {len(cells)} points on **{rt.name}** done and stored."
+        except Exception as exc:
+            self.status.object = f"**Grid failed:** {type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self._busy(False)
+
+    def __panel__(self):
+        return pn.Column(
+            pn.pane.Markdown(
+                "## Quantization\nTrain a model on digits, compare the **minmax**, **percentile**, "
+                "**kl** and **mse** calibrators on each layer, then quantize every layer on real "
+                "integer kernels (INT8 `int8_matmul`, INT4 `int4_gemv`) and see accuracy, size and "
+                "latency against FP32 on this device."),
+            pn.Row(self.model_select, self.train_button, self.bits, self.layer, self.what),
+            pn.Row(self.grid_button, self.progress),
+            self.status,
+            pn.Row(pn.pane.Bokeh(self.cal_fig.figure), pn.pane.Bokeh(self.err_fig.figure)),
+            pn.Row(pn.pane.Bokeh(self.grid_fig.layout())),
+            sizing_mode="stretch_width",
+        )
