@@ -30,10 +30,10 @@ class QuantizationPage(pn.viewable.Viewer):
         self.data = digits()
         self.model = None
         self.report = []
-        self.model_select = pn.widgets.Select(name="Model", options=list(EPOCHS), value="MLP", width=160)
+        self.model_select = pn.widgets.Select(label="Model", options=list(EPOCHS), value="MLP", width=160)
         self.train_button = pn.widgets.Button(label="Train", color="primary", width=110)
-        self.bits = pn.widgets.Select(name="Calibration bits", options=[8, 6, 4, 3, 2], value=8, width=130)
-        self.layer = pn.widgets.Select(name="Layer", options=[], width=140)
+        self.bits = pn.widgets.Select(label="Calibration bits", options=[8, 6, 4, 3, 2], value=8, width=130)
+        self.layer = pn.widgets.Select(label="Layer", options=[], width=140)
         self.what = pn.widgets.RadioButtonGroup(options=["weights", "inputs"], value="weights")
         self.grid_button = pn.widgets.Button(label="Run grid", color="primary", width=110, disabled=True)
         self.progress = pn.indicators.Progress(value=0, max=1, width=260, visible=False)
@@ -128,7 +128,7 @@ class QuantizationPage(pn.viewable.Viewer):
             with pn.io.unlocked():
                 self.grid_fig.clear()
             gen = iter_grid(self.model, self.data, rt=rt, store=self.session.store,
-                            model_name=self.model_select.value)
+                            model_name=self.model_select.value, cells=cells)
             while True:
                 point = await loop.run_in_executor(None, next, gen, None)
                 if point is None:

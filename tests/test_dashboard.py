@@ -41,3 +41,26 @@ def test_roofline_page_measures_and_redraws_from_cache(runtime, tmp_path):
     assert "Cached ceilings" in fresh.status.object and len(fresh.fig.points.data["name"]) == 3
     asyncio.run(fresh._on_place())
     assert len(fresh.fig.points.data["name"]) == 3
+
+
+def test_quantization_page_trains_calibrates_and_runs_the_grid(tmp_path, monkeypatch):
+    from workbench.dashboards import quantization
+    from workbench.dashboards.quantization import QuantizationPage
+
+    monkeypatch.setitem(quantization.EPOCHS, "MLP", 3)
+    monkeypatch.setattr(quantization, "grid_cells", lambda: [(8, True, "minmax"), (4, True, "mse")])
+    store = Store(tmp_path / "s.db")
+    page = QuantizationPage(Session("numpy", store))
+    assert page.grid_button.disabled and len(page.grid_fig.source.data["method"]) == 0
+    asyncio.run(page._on_train())
+    assert "trained on" in page.status.object, page.status.object
+    assert page.layer.options == ["0", "2"] and len(page.cal_fig.hist.data["top"]) > 0
+    assert not page.grid_button.disabled
+    page.layer.value = "2"
+    assert page.cal_fig.figure.title.text.startswith("Layer 2")
+    asyncio.run(page._on_grid())
+    assert "done and stored" in page.status.object, page.status.object
+    assert list(page.grid_fig.source.data["method"]) == ["minmax", "mse"]
+    assert list(page.grid_fig.source.data["kernel"]) == ["int8_matmul", "int4_gemv"]
+    fresh = QuantizationPage(Session("numpy", store))  # a reload shows the stored grid
+    assert len(fresh.grid_fig.source.data["method"]) == len(page.grid_fig.source.data["method"])

@@ -25,3 +25,28 @@ def test_roofline_panel_measures_places_and_switches(runtime, tmp_path):
         assert len(again.fig.points.data["name"]) == 0
     again.dropdown.value = runtime.info.id  # the dropdown drives the same switch
     assert again.rt is runtime
+
+
+def test_quantization_panel_calibrates_and_streams_the_grid(runtime, tmp_path):
+    from workbench import data, nn
+    from workbench.quant.explore import load_grid
+    from workbench.widgets import QuantizationPanel
+
+    ds = data.digits()
+    model = nn.MLP((64, 32, 10))
+    nn.train(model, ds, epochs=5, rt="numpy")
+    store = Store(tmp_path / "s.db")
+    panel = QuantizationPanel(model, ds, device=runtime, store=store)
+    assert len(panel.out.outputs) == 3  # histogram, per-layer error, grid
+    assert set(panel.cal_fig.lines.data["method"]) == {"minmax", "percentile", "kl", "mse"}
+    panel.layer.value = "2"
+    assert panel.cal_fig.figure.title.text.startswith("Layer 2")
+    panel.what.value = "inputs"
+    assert "inputs" in panel.cal_fig.figure.title.text
+    panel.bits.value = 4  # recalibrates: 4-bit thresholds differ from 8-bit ones
+    points = panel.run_grid(methods=("minmax", "mse"), bits=(8, 4), per_channel=(True,))
+    assert len(points) == 4 and panel.progress.value == 4
+    assert list(panel.grid_fig.source.data["method"]) == ["minmax", "mse", "minmax", "mse"]
+    assert {p.kernel for p in points} == {"int8_matmul", "int4_gemv"}
+    assert all(p.nbytes < p.float_nbytes / 3 for p in points)
+    assert len(load_grid(runtime, store)) == 4

@@ -99,8 +99,9 @@ def grid_cells(methods=METHODS, bits=(8, 4), per_channel=(True, False)) -> list[
 
 def iter_grid(model, data, methods=METHODS, bits=(8, 4), per_channel=(True, False),
               rt: Runtime | str | None = None, store: Store | None = None, calib_size: int = 512,
-              model_name: str = "") -> Iterator[GridPoint]:
-    """Quantize ``model`` for every (bits, per_channel, method), evaluate, time, yield, store."""
+              model_name: str = "", cells: list[tuple] | None = None) -> Iterator[GridPoint]:
+    """Quantize ``model`` for every (bits, per_channel, method), evaluate, time, yield, store.
+    ``cells`` replaces the product of ``bits``, ``per_channel`` and ``methods``."""
     rt = resolve_rt(rt)
     calib = data.x_train[:calib_size]
     x_lat = data.x_test
@@ -112,7 +113,7 @@ def iter_grid(model, data, methods=METHODS, bits=(8, 4), per_channel=(True, Fals
                                           "model": model_name or model.kind}, device=rt.name)
     status = "failed"
     try:
-        for step, (b, pc, m) in enumerate(grid_cells(methods, bits, per_channel)):
+        for step, (b, pc, m) in enumerate(cells or grid_cells(methods, bits, per_channel)):
             qm = quantize_model(model, calib, m, b, pc, rt)
             point = GridPoint(m, b, pc, qm.evaluate(data.x_test, data.y_test, rt), float_acc, qm.nbytes,
                               qm.float_nbytes, measure_latency(qm, x_lat, rt), float_lat,
