@@ -112,3 +112,39 @@ def bench_int4(ctx: BenchContext) -> Iterator[BenchResult]:
             reference_s=ref_t.median, ratio=ref_t.median / t.median, rel_error=err,
             note=f"reference float32 GEMV ({4 * n * k / ref_t.median / 1e9:,.0f} GB/s of weights)",
         )
+
+
+def int8_matmul_profile(m: int, n: int, k: int, rt, repeat: int = 5):
+    """:class:`~workbench.roofline.OpProfile` of one int8 GEMM on ``rt`` (device time, int8
+    operands and int32 result as its bytes), for placing on the roofline."""
+    from ..roofline import OpProfile
+    from ..runtime import resolve_rt
+
+    rt = resolve_rt(rt)
+    rng = np.random.default_rng(0)
+    a = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    b = rng.integers(-128, 128, (k, n)).astype(np.int8)
+    if rt.kind == "numpy":
+        t = rt.timeit(lambda: int8_matmul(a, b, rt), repeat=repeat, budget_s=1.0)
+    else:
+        t = rt.timeit(Int8Problem(a, b, rt).enqueue, warmup=1, repeat=repeat, budget_s=1.0)
+    return OpProfile(f"int8_matmul {m}x{n}x{k}", 2.0 * m * n * k, float(m * k + k * n + 4 * m * n), t.median)
+
+
+def int4_gemv_profile(n: int, k: int, rt, repeat: int = 10):
+    """:class:`~workbench.roofline.OpProfile` of one ``int4_gemv`` (packed bytes counted)."""
+    from ..roofline import OpProfile
+    from ..runtime import resolve_rt
+    from .kernels import int4_gemv
+
+    rt = resolve_rt(rt)
+    rng = np.random.default_rng(0)
+    w = Int4Weights(pack_int4(rng.integers(-8, 8, (n, k)).astype(np.int8)), np.ones(n, np.float32), k)
+    x = rng.standard_normal(k).astype(np.float32)
+    if rt.kind == "numpy":
+        t = rt.timeit(lambda: int4_gemv(x, w, rt=rt), repeat=repeat, budget_s=1.0)
+    else:
+        xp = np.zeros((1, w.kq * 32), np.float32)
+        xp[0, :k] = x
+        t = rt.timeit(Int4Problem(xp, w, rt).enqueue, warmup=2, repeat=repeat, budget_s=1.0)
+    return OpProfile(f"int4_gemv {n}x{k}", 2.0 * n * k, w.packed.nbytes + 4.0 * (k + 2 * n), t.median)
