@@ -13,7 +13,9 @@
 //   pack_int4 / unpack_int4               two's complement nibbles, element 2i in the low nibble
 //   i8gemm_tiled        GPU: C = A B^T on int8 words (4 per int), BM x BN tiles in local memory
 //                       double-buffered, TM x TN accumulators per work-item, dot4 (dot4.h)
-//   pack_a_i8, i8gemm_packed   CPU: MR rows x NV*16 columns per work-item; exact FP32 FMA
+//   pack_a_pairs, i8gemm_pmadd  x86 CPUs (PoCL): vpmaddwd through inline assembly, MR rows x
+//                       8 NB columns per work-item (USE_X86_PMADDWD, set by the host)
+//   pack_a_i8, i8gemm_packed   any CPU: MR rows x NV*16 columns per work-item; exact FP32 FMA
 //                       blocks of 1024 steps summed into int32 (see the section's comment)
 //   int4_gemv           y = x W^T with W packed int4 (N rows of K nibbles), per-row scales, float x
 //   int4_gemv_rows      the same, one work-item per ROWS outputs (CPUs)
@@ -23,25 +25,26 @@
 //   requantized to int8 with (so, zo).
 //
 // Tunables: BM, BN, BKW (k in 4-byte words per tile), TM, TN (i8gemm_tiled); MR, NV (i8gemm_packed);
+// MR, NB (i8gemm_pmadd);
 // WG, ROWS (int4_gemv); USE_DP4A / USE_KHR_DOT select dot4's path.
 
 #pragma OPENCL FP_CONTRACT OFF
 #include "dot4.h"
 
 #ifndef BM
-#define BM 64
+#define BM 128
 #endif
 #ifndef BN
-#define BN 64
+#define BN 128
 #endif
 #ifndef BKW
 #define BKW 8
 #endif
 #ifndef TM
-#define TM 4
+#define TM 8
 #endif
 #ifndef TN
-#define TN 4
+#define TN 8
 #endif
 #ifndef MR
 #define MR 8
@@ -164,14 +167,17 @@ inline void epilogue(global int* restrict C, const int row, const int col, const
 #define LDS_N (BN + 4)
 #define VA (BM * BKW / 4 / THREADS) // int4 loads per thread per tile
 #define VB (BN * BKW / 4 / THREADS)
+#if VA < 1 || VB < 1 || (BM * BKW / 4) % THREADS || (BN * BKW / 4) % THREADS
+#error "i8gemm_tiled: every thread must load whole int4s of each tile (BM*BKW/4 and BN*BKW/4 multiples of the thread count)"
+#endif
 
 __attribute__((reqd_work_group_size(DIM_N, DIM_M, 1)))
 kernel void i8gemm_tiled(const global int4* restrict A, const global int4* restrict B,
                          global int* restrict C, const int M, const int N, const int Kw,
                          const int ldc, EPILOGUE_ARGS)
 {
-    local int As[2][BKW][LDS_M];
-    local int Bs[2][BKW][LDS_N];
+    local int As[2][BKW][LDS_M] __attribute__((aligned(16)));
+    local int Bs[2][BKW][LDS_N] __attribute__((aligned(16)));
     const int tx = get_local_id(0), ty = get_local_id(1);
     const int tid = ty * DIM_N + tx;
     const int bm = get_group_id(1) * BM, bn = get_group_id(0) * BN;
@@ -335,6 +341,81 @@ kernel void i8gemm_packed(const global float* restrict Ap, const global char* re
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// i8gemm_pmadd (x86 CPUs through PoCL, USE_X86_PMADDWD)
+// ---------------------------------------------------------------------------------------------
+// The integer path the compiler would not find on its own, written as inline assembly: each
+// vpmaddwd multiplies 16 pairs of int16 lanes and adds neighbours into 8 int32 lanes (16 exact
+// multiply-adds per instruction, twice an FP32 FMA's 8). (The fused VNNI vpdpwssd measured slower
+// here: its read-modify-write operand serializes the accumulators.) A holds (a[k], a[k+1]) pairs as one int each, broadcast to all lanes; B holds,
+// per k-pair, 8 NB columns as (b[k][c], b[k+1][c]) bytes, widened to int16 in registers.
+#ifdef USE_X86_PMADDWD
+#ifndef NB
+#define NB 3
+#endif
+
+// Ap[ip][k2][r] = (short)A[i][2 k2] | (short)A[i][2 k2 + 1] << 16, i = ip MR + r, zero padded.
+// Global size (Kp / 2, Mp / MR).
+kernel void pack_a_pairs(const global char* restrict A, global int* restrict Ap, const int M,
+                         const int K, const int Kp)
+{
+    const int k2 = get_global_id(0), ip = get_global_id(1);
+    global int* dst = Ap + ((size_t)ip * (Kp / 2) + k2) * MR;
+    for (int r = 0; r < MR; ++r) {
+        const int i = ip * MR + r, k = 2 * k2;
+        const int lo = (i < M && k < K) ? A[(size_t)i * K + k] : 0;
+        const int hi = (i < M && k + 1 < K) ? A[(size_t)i * K + k + 1] : 0;
+        dst[r] = (lo & 0xFFFF) | (hi << 16);
+    }
+}
+
+// Global size (Np / (8 NB), Mp / MR), local size (1, LM).
+kernel void i8gemm_pmadd(const global int* restrict Ap, const global char16* restrict Bp,
+                         global int* restrict C, const int M, const int N, const int Kp,
+                         const int ldc, EPILOGUE_ARGS)
+{
+    const int jp = get_global_id(0), ip = get_global_id(1);
+    const global int* a = Ap + (size_t)ip * (Kp / 2) * MR;
+    const global char16* b = Bp + (size_t)jp * (Kp / 2) * NB;
+    int8 acc[MR][NB];
+#pragma unroll
+    for (int r = 0; r < MR; ++r)
+#pragma unroll
+        for (int v = 0; v < NB; ++v)
+            acc[r][v] = (int8)(0);
+    for (int k2 = 0; k2 < Kp / 2; ++k2) {
+        short16 bv[NB];
+#pragma unroll
+        for (int v = 0; v < NB; ++v)
+            bv[v] = convert_short16(b[k2 * NB + v]);
+#pragma unroll
+        for (int r = 0; r < MR; ++r) {
+            const short16 av = as_short16((int8)(a[k2 * MR + r]));
+#pragma unroll
+            for (int v = 0; v < NB; ++v) {
+                int8 p;
+                __asm__("vpmaddwd %2, %1, %0" : "=x"(p) : "x"(av), "x"(bv[v]));
+                acc[r][v] += p;
+            }
+        }
+    }
+    for (int r = 0; r < MR; ++r) {
+        const int row = ip * MR + r;
+        if (row >= M)
+            break;
+        for (int v = 0; v < NB; ++v) {
+            int t[8];
+            vstore8(acc[r][v], 0, t);
+            for (int c = 0; c < 8; ++c) {
+                const int col = jp * 8 * NB + v * 8 + c;
+                if (col < N)
+                    epilogue(C, row, col, ldc, t[c], EPILOGUE_PASS);
+            }
+        }
+    }
+}
+#endif
 
 // ---------------------------------------------------------------------------------------------
 // int4_gemv

@@ -298,3 +298,28 @@ def test_quantize_model_bad_input(trained):
         quant.quantize_model(model, np.zeros((0, 64)))
     with pytest.raises(InputError, match="calib_x"):
         quant.quantize_model(model, np.full((3, 64), np.inf))
+
+
+@pytest.mark.parametrize("variant", ["tiled", "packed", "pmadd"])
+def test_every_int8_gemm_variant_is_exact_where_it_builds(cl_runtime, variant):
+    """Each kernel variant on this device, whatever the tuning table picks by default (the GPU's
+    tiled kernel also runs on a CPU device, so CI checks it too)."""
+    from workbench.quant.kernels import QuantConfig, _pmadd_params, quant_config, set_quant_config
+
+    base = quant_config(cl_runtime)
+    params = {"tiled": {"BM": 128, "BN": 128, "BKW": 8, "TM": 8, "TN": 8},
+              "packed": {"MR": 8, "NV": 2, "LM": 4}, "pmadd": {"MR": 4, "NB": 3, "LM": 4}}[variant]
+    if variant == "pmadd":
+        params = _pmadd_params(cl_runtime, params)
+        if params is None:
+            pytest.skip("i8gemm_pmadd needs a PoCL CPU device on an x86 host with AVX2")
+    set_quant_config(cl_runtime, QuantConfig(variant, params, base.dot))
+    try:
+        for m, n, k in [(1, 1, 1), (37, 70, 129), (130, 65, 2100)]:
+            a = RNG.integers(-128, 128, (m, k)).astype(np.int8)
+            b = RNG.integers(-128, 128, (k, n)).astype(np.int8)
+            np.testing.assert_array_equal(quant.int8_matmul(a, b, cl_runtime), a.astype(np.int64) @ b.astype(np.int64))
+            kw = dict(zero_point_a=5, scale_a=0.02, scale_b=np.full(n, 0.003, np.float32), relu=True)
+            np.testing.assert_array_equal(quant.int8_matmul(a, b, cl_runtime, **kw), quant.int8_matmul(a, b, "numpy", **kw))
+    finally:
+        set_quant_config(cl_runtime, None)

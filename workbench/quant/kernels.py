@@ -3,8 +3,9 @@
 
 ``int8_matmul`` runs ``kernels/quant.cl``'s ``i8gemm_tiled`` on GPUs, with a 4-way int8 dot
 product where the device has one (``cl_khr_integer_dot_product``, or NVIDIA's ``dp4a`` through
-inline PTX at compute capability >= 6.1) and four multiply-adds otherwise; on CPUs it runs
-``i8gemm_packed``, whose int16 k-pair products map onto x86's ``pmaddwd``. The NumPy backend is
+inline PTX at compute capability >= 6.1) and four multiply-adds otherwise. On a PoCL CPU device of
+an x86 host with AVX2 it runs ``i8gemm_pmadd`` (``vpmaddwd`` through inline assembly: 16 exact
+int16 multiply-adds per instruction); on other CPUs ``i8gemm_packed`` (exact FP32 FMA blocks). The NumPy backend is
 the reference (exact: a float64 product of int8 values is exact up to K = 131,071).
 
 Weights used more than once (a model's layers) are prepared once with :func:`prepare_int8` /
@@ -69,6 +70,33 @@ def _build(rt: Runtime, dot: str, params: dict):
     return rt.program("quant", options=BUILD_OPTIONS, **defines)
 
 
+def x86_features() -> set[str]:
+    """The host CPU's x86 feature flags (Linux), empty elsewhere. A PoCL CPU device is the host."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return set()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def _pmadd_params(rt: Runtime, params: dict) -> dict | None:
+    """Macros of the inline-assembly x86 kernel, or None where it cannot run (not a PoCL CPU
+    device on an x86 host with AVX2)."""
+    flags = x86_features()
+    platform_name = rt.info.platform.lower()
+    pocl = "pocl" in platform_name or "portable computing language" in platform_name
+    if rt.kind != "opencl-cpu" or not pocl or "avx2" not in flags:
+        return None
+    return {**params, "USE_X86_PMADDWD": 1}
+
+
 def quant_config(rt: Runtime) -> QuantConfig:
     """The runtime's configuration: tuning table entry plus the first dot path that builds."""
     cfg = _configs.get(rt)
@@ -77,6 +105,16 @@ def quant_config(rt: Runtime) -> QuantConfig:
         source = p.pop("_source", "")
         variant = p.pop("variant", "packed" if rt.kind == "opencl-cpu" else "tiled")
         params = {k: int(v) for k, v in p.items()}
+        if variant == "pmadd":
+            pm = _pmadd_params(rt, params)
+            if pm is not None:
+                try:
+                    _build(rt, "plain", pm)
+                    params = pm
+                except KernelBuildError:
+                    pm = None
+            if pm is None:
+                variant = "packed"  # the portable CPU kernel
         forced = params.pop("DOT", None)  # a tuning entry may pin the plain path (0)
         cands = dot_candidates(rt) if forced != 0 else ["plain"]
         for dot in cands:
@@ -148,7 +186,11 @@ class Int8Weights:
         if hit is None or hit[0] != key:
             bt = np.zeros((geom["Np"], geom["Kp"]), np.int8)
             bt[:self.n, :self.k] = self.host.T
-            if cfg.variant == "packed":
+            if cfg.variant == "pmadd":
+                # Bp[jp][k2][c][h] = B[2 k2 + h][jp*NC + c]: k-pairs of NC = 8 NB columns.
+                nc = 8 * cfg.params.get("NB", 3)
+                bt = bt.reshape(geom["Np"] // nc, nc, geom["Kp"] // 2, 2).transpose(0, 2, 1, 3)
+            elif cfg.variant == "packed":
                 # Bp[jp][k][c] = B[k][jp*NR + c]: panels of NR = 16 NV columns, k-major.
                 nr = 16 * cfg.params.get("NV", 2)
                 bt = bt.reshape(geom["Np"] // nr, nr, geom["Kp"]).transpose(0, 2, 1)
@@ -165,10 +207,13 @@ def prepare_int8(b) -> Int8Weights:
 
 def _geometry(cfg: QuantConfig, m: int, n: int, k: int) -> dict:
     p = cfg.params
+    if cfg.variant == "pmadd":
+        mr, nc, lm = p.get("MR", 4), 8 * p.get("NB", 3), p.get("LM", 4)
+        return {"Mp": _ceil_to(max(m, 1), mr * lm), "Np": _ceil_to(max(n, 1), nc), "Kp": _ceil_to(max(k, 1), 4)}
     if cfg.variant == "packed":
         mr, nr, lm = p.get("MR", 8), 16 * p.get("NV", 2), p.get("LM", 4)
         return {"Mp": _ceil_to(max(m, 1), mr * lm), "Np": _ceil_to(max(n, 1), nr), "Kp": _ceil_to(max(k, 1), 4)}
-    bm, bn, bkw = p.get("BM", 64), p.get("BN", 64), p.get("BKW", 8)
+    bm, bn, bkw = p.get("BM", 128), p.get("BN", 128), p.get("BKW", 8)  # quant.cl's defaults
     return {"Mp": _ceil_to(max(m, 1), bm), "Np": _ceil_to(max(n, 1), bn), "Kp": _ceil_to(max(k, 1), 4 * bkw)}
 
 
@@ -284,7 +329,17 @@ def _launch(rt: Runtime, cfg: QuantConfig, g: dict, a_buf, w: Int8Weights, m: in
     prog = quant_program(rt)
     tail = (np.int32(mode), np.int32(za), np.float32(sa), ep_device[0], cs_buf, ep_device[1],
             np.int32(relu), np.float32(so), np.int32(zo))
-    if cfg.variant == "packed":
+    if cfg.variant == "pmadd":
+        with rt.launch_lock:  # the pairs scratch is shared (see int8_linear)
+            mr, nc, lm = cfg.params.get("MR", 4), 8 * cfg.params.get("NB", 3), cfg.params.get("LM", 4)
+            pairs = scratch(rt, "a_pairs", 2 * g["Mp"] * g["Kp"])
+            pack = prog.pack_a_pairs((g["Kp"] // 2, g["Mp"] // mr), None, a_buf, pairs, np.int32(g["Mp"]),
+                                     np.int32(g["Kp"]), np.int32(g["Kp"]), wait_for=wait_for)
+            evt = prog.i8gemm_pmadd((g["Np"] // nc, g["Mp"] // mr), (1, lm), pairs, b_buf, out.data,
+                                    np.int32(m), np.int32(n), np.int32(g["Kp"]), np.int32(n), *tail,
+                                    wait_for=[pack])
+            events = [pack, evt]
+    elif cfg.variant == "packed":
         with rt.launch_lock:  # the panels scratch is shared (see int8_linear)
             mr, nr, lm = cfg.params.get("MR", 8), 16 * cfg.params.get("NV", 2), cfg.params.get("LM", 4)
             # Widen the padded int8 A into float panels (O(M K), next to the O(M N K) product).
@@ -297,7 +352,7 @@ def _launch(rt: Runtime, cfg: QuantConfig, g: dict, a_buf, w: Int8Weights, m: in
             events = [pack, evt]
     else:
         p = cfg.params
-        bm, bn, tm, tn = p.get("BM", 64), p.get("BN", 64), p.get("TM", 4), p.get("TN", 4)
+        bm, bn, tm, tn = p.get("BM", 128), p.get("BN", 128), p.get("TM", 8), p.get("TN", 8)
         evt = prog.i8gemm_tiled((g["Np"] // tn, g["Mp"] // tm), (bn // tn, bm // tm), a_buf, b_buf,
                                 out.data, np.int32(m), np.int32(n), np.int32(g["Kp"] // 4),
                                 np.int32(n), *tail, wait_for=wait_for)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError, KernelBuildError
 from ..runtime import Runtime, record_tuning, resolve_rt
-from .kernels import Int8Problem, QuantConfig, int8_matmul, quant_config, set_quant_config
+from .kernels import Int8Problem, QuantConfig, _pmadd_params, int8_matmul, quant_config, set_quant_config
 
 
 @dataclass
@@ -31,9 +31,15 @@ def quant_candidates(rt: Runtime) -> list[QuantConfig]:
     base = quant_config(rt)
     keep = {k: v for k, v in base.params.items() if k in ("WG", "ROWS")}
     if rt.kind == "opencl-cpu":
-        return [QuantConfig("packed", {"MR": mr, "NV": nv, "LM": lm, **keep}, base.dot)
-                for mr, nv, lm in itertools.product((4, 6, 8), (1, 2, 3), (1, 4))
-                if mr * nv + nv + 1 <= 32]
+        keep.update({k: v for k, v in base.params.items() if k == "GEMV_ROWS"})
+        out = [QuantConfig("packed", {"MR": mr, "NV": nv, "LM": lm, **keep}, base.dot)
+               for mr, nv, lm in itertools.product((4, 6, 8), (1, 2, 3), (1, 4))
+               if mr * nv + nv + 1 <= 32]
+        for mr, nb, lm in itertools.product((4, 6, 8), (2, 3, 4), (1, 4)):
+            pm = _pmadd_params(rt, {"MR": mr, "NB": nb, "LM": lm, **keep})
+            if pm is not None and mr * nb + nb + 1 <= 32:
+                out.append(QuantConfig("pmadd", pm, base.dot))
+        return out
     info = rt.info
     out = []
     for bm, bn, bkw, tm, tn in itertools.product((64, 128), (64, 128), (4, 8, 16), (4, 8), (4, 8)):
