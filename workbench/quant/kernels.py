@@ -97,6 +97,54 @@ def _pmadd_params(rt: Runtime, params: dict) -> dict | None:
     return {**params, "USE_X86_PMADDWD": 1}
 
 
+_PROBE = r"""
+import json, sys
+import numpy as np
+from workbench.quant.kernels import QuantConfig, int8_matmul, set_quant_config
+from workbench.runtime import get_runtime
+rt = get_runtime(sys.argv[1])
+set_quant_config(rt, QuantConfig("pmadd", json.loads(sys.argv[2]), "plain"))
+rng = np.random.default_rng(0)
+a = rng.integers(-128, 128, (9, 70)).astype(np.int8)
+b = rng.integers(-128, 128, (70, 20)).astype(np.int8)
+print("exact" if np.array_equal(int8_matmul(a, b, rt), a.astype(np.int64) @ b.astype(np.int64)) else "wrong")
+"""
+
+
+def pmadd_works(rt: Runtime, params: dict) -> bool:
+    """Whether ``i8gemm_pmadd`` with the macros ``params`` runs correctly on ``rt``, probed once
+    per device, driver and macros in a child process and remembered in ``$WORKBENCH_HOME/tuning/quant-probe.json``: inline
+    assembly is outside what OpenCL promises, and one PoCL build (5.0 with LLVM assertions) aborts
+    the whole process when it compiles the kernel at launch, which no ``try`` could catch."""
+    import json
+    import subprocess
+    import sys
+
+    from .. import config
+
+    path = config.home() / "tuning" / "quant-probe.json"
+    key = f"{rt.info.key}|pmadd|{json.dumps(params, sort_keys=True)}"
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key not in known:
+        try:
+            out = subprocess.run([sys.executable, "-c", _PROBE, rt.info.id, json.dumps(params)],
+                                 capture_output=True, text=True, timeout=180)
+            known[key] = out.returncode == 0 and out.stdout.strip().endswith("exact")
+        except (OSError, subprocess.SubprocessError):
+            known[key] = False
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(known, indent=1, sort_keys=True))
+            tmp.replace(path)
+        except OSError:
+            pass  # a read-only home: probe again next time
+    return bool(known[key])
+
+
 def quant_config(rt: Runtime) -> QuantConfig:
     """The runtime's configuration: tuning table entry plus the first dot path that builds."""
     cfg = _configs.get(rt)
@@ -107,6 +155,8 @@ def quant_config(rt: Runtime) -> QuantConfig:
         params = {k: int(v) for k, v in p.items()}
         if variant == "pmadd":
             pm = _pmadd_params(rt, params)
+            if pm is not None and not pmadd_works(rt, pm):
+                pm = None
             if pm is not None:
                 try:
                     _build(rt, "plain", pm)

@@ -17,7 +17,8 @@ import numpy as np
 
 from ..errors import InputError, KernelBuildError
 from ..runtime import Runtime, record_tuning, resolve_rt
-from .kernels import Int8Problem, QuantConfig, _pmadd_params, int8_matmul, quant_config, set_quant_config
+from .kernels import (Int8Problem, QuantConfig, _pmadd_params, int8_matmul, pmadd_works, quant_config,
+                      set_quant_config)
 
 
 @dataclass
@@ -37,7 +38,7 @@ def quant_candidates(rt: Runtime) -> list[QuantConfig]:
                if mr * nv + nv + 1 <= 32]
         for mr, nb, lm in itertools.product((4, 6, 8), (2, 3, 4), (1, 4)):
             pm = _pmadd_params(rt, {"MR": mr, "NB": nb, "LM": lm, **keep})
-            if pm is not None and mr * nb + nb + 1 <= 32:
+            if pm is not None and mr * nb + nb + 1 <= 32 and pmadd_works(rt, pm):
                 out.append(QuantConfig("pmadd", pm, base.dot))
         return out
     info = rt.info
