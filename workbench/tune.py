@@ -75,6 +75,20 @@ def _evaluate(rt: Runtime, cfg: GemmConfig, size: int, repeat: int) -> TuneResul
     return TuneResult(cfg, 2.0 * size**3 / t.median / 1e9)
 
 
+def run_candidates(candidates: list, evaluate: Callable, rate: str,
+                   on_result: Callable | None = None) -> list:
+    """Evaluate every candidate in turn (``evaluate(cfg)`` returns a result with a ``rate``
+    attribute, None on failure), report each through ``on_result(res, i, n)``; best first."""
+    results = []
+    for i, cfg in enumerate(candidates, 1):
+        res = evaluate(cfg)
+        results.append(res)
+        if on_result is not None:
+            on_result(res, i, len(candidates))
+    results.sort(key=lambda r: -(getattr(r, rate) or 0.0))
+    return results
+
+
 def tune_gemm(
     rt: Runtime | str | None = None,
     size: int | None = None,
@@ -97,13 +111,8 @@ def tune_gemm(
     if size is None:
         size = (1024 if quick else 4096) if rt.kind == "opencl-gpu" else (512 if quick else 1024)
     cands = gemm_candidates(rt) if candidates is None else list(candidates)
-    results = []
-    for i, cfg in enumerate(cands, 1):
-        res = _evaluate(rt, cfg, size, repeat=3 if quick else 7)
-        results.append(res)
-        if on_result is not None:
-            on_result(res, i, len(cands))
-    results.sort(key=lambda r: -(r.gflops or 0.0))
+    results = run_candidates(cands, lambda cfg: _evaluate(rt, cfg, size, repeat=3 if quick else 7),
+                             "gflops", on_result)
     best = results[0] if results and results[0].gflops else None
     if record and best is not None:
         params = {"variant": best.config.variant, **best.config.params}

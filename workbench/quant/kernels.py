@@ -342,13 +342,23 @@ def int8_matmul(a, b, rt: Runtime | str | None = None, *, zero_point_a: int = 0,
         return epilogue_reference(acc, w.colsum, ep)
     cfg = quant_config(rt)
     g = _geometry(cfg, m, n, k)
-    ap = np.zeros((g["Mp"], g["Kp"]), np.int8)
-    ap[:m, :k] = a
-    da = rt.to_device(ap, "a")
-    return _launch(rt, cfg, g, da.data, w, m, ep).get()
+    return _launch(rt, cfg, g, _padded_a(rt, a, g).data, w, m, ep).get()
 
 
 _OUT_DTYPE = {0: np.int32, 1: np.float32, 2: np.int8}
+# CPU variants: (A-packing kernel, GEMM kernel, bytes per packed A element, k per packing
+# work-item, default MR, columns per GEMM work-item from the macros).
+_CPU_VARIANTS = {
+    "pmadd": ("pack_a_pairs", "i8gemm_pmadd", 2, 2, 4, lambda p: 8 * p.get("NB", 3)),
+    "packed": ("pack_a_i8", "i8gemm_packed", 4, 1, 8, lambda p: 16 * p.get("NV", 2)),
+}
+
+
+def _padded_a(rt: Runtime, a: np.ndarray, g: dict):
+    """int8 A zero-padded to the kernel's (Mp, Kp), on the device."""
+    ap = np.zeros((g["Mp"], g["Kp"]), np.int8)
+    ap[:a.shape[0], :a.shape[1]] = a
+    return rt.to_device(ap, "a")
 _scratch: "weakref.WeakKeyDictionary[Runtime, dict]" = weakref.WeakKeyDictionary()
 
 
@@ -379,26 +389,19 @@ def _launch(rt: Runtime, cfg: QuantConfig, g: dict, a_buf, w: Int8Weights, m: in
     prog = quant_program(rt)
     tail = (np.int32(mode), np.int32(za), np.float32(sa), ep_device[0], cs_buf, ep_device[1],
             np.int32(relu), np.float32(so), np.int32(zo))
-    if cfg.variant == "pmadd":
-        with rt.launch_lock:  # the pairs scratch is shared (see int8_linear)
-            mr, nc, lm = cfg.params.get("MR", 4), 8 * cfg.params.get("NB", 3), cfg.params.get("LM", 4)
-            pairs = scratch(rt, "a_pairs", 2 * g["Mp"] * g["Kp"])
-            pack = prog.pack_a_pairs((g["Kp"] // 2, g["Mp"] // mr), None, a_buf, pairs, np.int32(g["Mp"]),
-                                     np.int32(g["Kp"]), np.int32(g["Kp"]), wait_for=wait_for)
-            evt = prog.i8gemm_pmadd((g["Np"] // nc, g["Mp"] // mr), (1, lm), pairs, b_buf, out.data,
-                                    np.int32(m), np.int32(n), np.int32(g["Kp"]), np.int32(n), *tail,
-                                    wait_for=[pack])
-            events = [pack, evt]
-    elif cfg.variant == "packed":
-        with rt.launch_lock:  # the panels scratch is shared (see int8_linear)
-            mr, nr, lm = cfg.params.get("MR", 8), 16 * cfg.params.get("NV", 2), cfg.params.get("LM", 4)
-            # Widen the padded int8 A into float panels (O(M K), next to the O(M N K) product).
-            panels = scratch(rt, "a_panels", 4 * g["Mp"] * g["Kp"])
-            pack = prog.pack_a_i8((g["Kp"], g["Mp"] // mr), None, a_buf, panels, np.int32(g["Mp"]),
-                                  np.int32(g["Kp"]), np.int32(g["Kp"]), wait_for=wait_for)
-            evt = prog.i8gemm_packed((g["Np"] // nr, g["Mp"] // mr), (1, lm), panels, b_buf, out.data,
-                                     np.int32(m), np.int32(n), np.int32(g["Kp"]), np.int32(n), *tail,
-                                     wait_for=[pack])
+    if cfg.variant in _CPU_VARIANTS:
+        pack_name, gemm_name, elem_bytes, k_per_item, mr_default, cols = _CPU_VARIANTS[cfg.variant]
+        p = cfg.params
+        mr, nc, lm = p.get("MR", mr_default), cols(p), p.get("LM", 4)
+        with rt.launch_lock:  # the packed-A scratch is shared (see int8_linear)
+            # Repack the padded int8 A for the micro-kernel: O(M K), next to the O(M N K) product.
+            packed = scratch(rt, f"a_{cfg.variant}", elem_bytes * g["Mp"] * g["Kp"])
+            pack = getattr(prog, pack_name)(
+                (g["Kp"] // k_per_item, g["Mp"] // mr), None, a_buf, packed, np.int32(g["Mp"]),
+                np.int32(g["Kp"]), np.int32(g["Kp"]), wait_for=wait_for)
+            evt = getattr(prog, gemm_name)(
+                (g["Np"] // nc, g["Mp"] // mr), (1, lm), packed, b_buf, out.data, np.int32(m),
+                np.int32(n), np.int32(g["Kp"]), np.int32(n), *tail, wait_for=[pack])
             events = [pack, evt]
     else:
         p = cfg.params
@@ -465,9 +468,7 @@ class Int8Problem:
         self.m = a.shape[0]
         self.cfg = quant_config(rt)
         self.g = _geometry(self.cfg, self.m, self.w.n, self.w.k)
-        ap = np.zeros((self.g["Mp"], self.g["Kp"]), np.int8)
-        ap[:self.m, :self.w.k] = a
-        self.a = rt.to_device(ap, "a")
+        self.a = _padded_a(rt, a, self.g)
         self.ep = _epilogue_values(self.w.n, 0, None, None, None, False, None, 0)
         self.out = rt.empty((self.m, self.w.n), np.int32, "c")
         self.w.device(rt)

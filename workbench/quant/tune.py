@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import InputError, KernelBuildError
 from ..runtime import Runtime, record_tuning, resolve_rt
+from ..tune import run_candidates
 from .kernels import (Int8Problem, QuantConfig, _pmadd_params, int8_matmul, pmadd_works, quant_config,
                       set_quant_config)
 
@@ -84,13 +85,8 @@ def tune_quant(rt: Runtime | str | None = None, size: int | None = None, quick: 
     if size is None:
         size = (1024 if quick else 4096) if rt.kind == "opencl-gpu" else (512 if quick else 1024)
     cands = quant_candidates(rt) if candidates is None else list(candidates)
-    results = []
-    for i, cfg in enumerate(cands, 1):
-        res = _evaluate(rt, cfg, size, 3 if quick else 7)
-        results.append(res)
-        if on_result is not None:
-            on_result(res, i, len(cands))
-    results.sort(key=lambda r: -(r.gops or 0.0))
+    results = run_candidates(cands, lambda cfg: _evaluate(rt, cfg, size, 3 if quick else 7), "gops",
+                             on_result)
     best = results[0] if results and results[0].gops else None
     if record and best is not None:
         record_tuning("quant", rt.info, {"variant": best.config.variant, **best.config.params},
