@@ -26,7 +26,7 @@
 //
 // Tunables: BM, BN, BKW (k in 4-byte words per tile), TM, TN (i8gemm_tiled); MR, NV (i8gemm_packed);
 // MR, NB (i8gemm_pmadd);
-// WG, ROWS (int4_gemv); USE_DP4A / USE_KHR_DOT select dot4's path.
+// WG, ROWS, UNPACK_DENORMAL (int4_gemv); USE_DP4A / USE_KHR_DOT select dot4's path.
 
 #pragma OPENCL FP_CONTRACT OFF
 #include "dot4.h"
@@ -423,46 +423,78 @@ kernel void i8gemm_pmadd(const global int* restrict Ap, const global char16* res
 // W: N rows of Kq uint4 words (32 nibbles each, element k of a row in nibble k, low first),
 // x: M rows of ldx >= 32 Kq floats (zero past K). y[m, n] = scale[n] * sum_k W[n, k] x[m, k]
 // (+ bias[n]). Work-group: WG threads over ROWS rows; global size (WG * ceil(N / ROWS), M).
+//
+// Two ways to turn a nibble into a float without an int-to-float conversion (a quarter-rate
+// instruction on NVIDIA GPUs), both after v = w ^ 0x88888888, which turns each two's complement
+// nibble q into offset binary u = q + 8:
+//  * magic (default): the float with bits 0x4B000000 | u is 2^23 + u exactly; subtract 2^23 + 8.
+//    A shift, an and-or and an fsub per nibble before the fma.
+//  * UNPACK_DENORMAL: the float with bits v & (0xF << 4j) is the subnormal u 2^(4j - 149) exactly
+//    (j = 0..4; nibbles 5..7 the same from v >> 20). With x pre-scaled on the host (quant/
+//    kernels.py, subnormal_prescale) to x_k 2^(149 - 4j - S), the fma accumulates 2^-S sum u x,
+//    and y = 2^S acc - 8 sum x, with info[m] = (sum x, S). One and per nibble before the fma.
+//    Needs subnormal floats (CL_FP_DENORM), which the host checks before setting the macro;
+//    the CPU kernel keeps the magic path.
 inline float8 unpack8_nibbles(const uint w)
 {
-    // Without an int-to-float conversion (a quarter-rate instruction on NVIDIA GPUs): flipping
-    // the sign bit turns the two's complement nibble q into offset binary u = q + 8; the float
-    // with bits 0x4B000000 | u is 2^23 + u exactly, so subtracting 2^23 + 8 leaves q.
     const uint8 u = ((uint8)(w ^ 0x88888888u) >> (uint8)(0, 4, 8, 12, 16, 20, 24, 28)) & (uint8)(0xFu);
     return as_float8(u | (uint8)(0x4B000000u)) - (float8)(8388616.0f);
 }
 
+inline float8 unpack8_subnormal(const uint w)
+{
+    const uint v = w ^ 0x88888888u, h = v >> 20;
+    return as_float8((uint8)(v & 0xFu, v & 0xF0u, v & 0xF00u, v & 0xF000u, v & 0xF0000u,
+                             h & 0xFu, h & 0xF0u, h & 0xF00u));
+}
+
+inline float dot8(const float8 a, const float8 b, float acc)
+{
+    acc = fma(a.s0, b.s0, acc); acc = fma(a.s1, b.s1, acc);
+    acc = fma(a.s2, b.s2, acc); acc = fma(a.s3, b.s3, acc);
+    acc = fma(a.s4, b.s4, acc); acc = fma(a.s5, b.s5, acc);
+    acc = fma(a.s6, b.s6, acc); acc = fma(a.s7, b.s7, acc);
+    return acc;
+}
+
+#ifdef UNPACK_DENORMAL
+#define UNPACK8 unpack8_subnormal
+#else
+#define UNPACK8 unpack8_nibbles
+#endif
+
+// Each work-item loads its ROWS words first (ROWS x 16 bytes in flight), then reads the 32 x
+// values once for all ROWS rows; scalar accumulators leave registers for more rows. Rows past
+// N read row N - 1 (no branch in the loop) and are not stored.
 __attribute__((reqd_work_group_size(WG, 1, 1)))
 kernel void int4_gemv(const global uint4* restrict W, const global float* restrict scale,
                       const global float* restrict bias, const global float* restrict X,
-                      global float* restrict Y, const int N, const int Kq, const int ldx,
-                      const int ldy, const int has_bias)
+                      const global float2* restrict info, global float* restrict Y, const int N,
+                      const int Kq, const int ldx, const int ldy, const int has_bias)
 {
     local float red[ROWS][WG];
     const int lid = get_local_id(0), n0 = get_group_id(0) * ROWS, m = get_global_id(1);
     const global float8* x = (const global float8*)(X + (size_t)m * ldx);
-    float8 lanes[ROWS];
-#pragma unroll
-    for (int r = 0; r < ROWS; ++r)
-        lanes[r] = (float8)(0.0f);
-    for (int kq = lid; kq < Kq; kq += WG) {
-        const float8 x0 = x[4 * kq], x1 = x[4 * kq + 1], x2 = x[4 * kq + 2], x3 = x[4 * kq + 3];
-#pragma unroll
-        for (int r = 0; r < ROWS; ++r) {
-            if (n0 + r < N) {
-                const uint4 w = W[(size_t)(n0 + r) * Kq + kq];
-                lanes[r] = fma(unpack8_nibbles(w.x), x0, lanes[r]);
-                lanes[r] = fma(unpack8_nibbles(w.y), x1, lanes[r]);
-                lanes[r] = fma(unpack8_nibbles(w.z), x2, lanes[r]);
-                lanes[r] = fma(unpack8_nibbles(w.w), x3, lanes[r]);
-            }
-        }
-    }
     float acc[ROWS];
 #pragma unroll
     for (int r = 0; r < ROWS; ++r)
-        acc[r] = ((lanes[r].s0 + lanes[r].s1) + (lanes[r].s2 + lanes[r].s3))
-               + ((lanes[r].s4 + lanes[r].s5) + (lanes[r].s6 + lanes[r].s7));
+        acc[r] = 0.0f;
+    for (int kq = lid; kq < Kq; kq += WG) {
+        uint4 w[ROWS];
+#pragma unroll
+        for (int r = 0; r < ROWS; ++r)
+            w[r] = W[(size_t)min(n0 + r, N - 1) * Kq + kq];
+        const float8 x0 = x[4 * kq], x1 = x[4 * kq + 1], x2 = x[4 * kq + 2], x3 = x[4 * kq + 3];
+#pragma unroll
+        for (int r = 0; r < ROWS; ++r) {
+            float a = acc[r];
+            a = dot8(UNPACK8(w[r].x), x0, a);
+            a = dot8(UNPACK8(w[r].y), x1, a);
+            a = dot8(UNPACK8(w[r].z), x2, a);
+            a = dot8(UNPACK8(w[r].w), x3, a);
+            acc[r] = a;
+        }
+    }
 #pragma unroll
     for (int r = 0; r < ROWS; ++r)
         red[r][lid] = acc[r];
@@ -475,7 +507,13 @@ kernel void int4_gemv(const global uint4* restrict W, const global float* restri
     }
     if (lid < ROWS && n0 + lid < N) {
         const int n = n0 + lid;
-        Y[(size_t)m * ldy + n] = red[lid][0] * scale[n] + (has_bias ? bias[n] : 0.0f);
+#ifdef UNPACK_DENORMAL
+        const float2 mi = info[m];
+        const float dot = ldexp(red[lid][0], (int)mi.y) - 8.0f * mi.x;
+#else
+        const float dot = red[lid][0];
+#endif
+        Y[(size_t)m * ldy + n] = dot * scale[n] + (has_bias ? bias[n] : 0.0f);
     }
 }
 
@@ -484,8 +522,8 @@ kernel void int4_gemv(const global uint4* restrict W, const global float* restri
 // global size (ceil(N / ROWS), M), any local size.
 kernel void int4_gemv_rows(const global uint4* restrict W, const global float* restrict scale,
                            const global float* restrict bias, const global float* restrict X,
-                           global float* restrict Y, const int N, const int Kq, const int ldx,
-                           const int ldy, const int has_bias)
+                           const global float2* restrict info, global float* restrict Y,
+                           const int N, const int Kq, const int ldx, const int ldy, const int has_bias)
 {
     const int n0 = get_global_id(0) * ROWS, m = get_global_id(1);
     const global float8* x = (const global float8*)(X + (size_t)m * ldx);

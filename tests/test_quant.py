@@ -189,6 +189,38 @@ def test_int4_gemv_matches_reference(runtime, m, n, k):
     assert y1.shape == (n,)
 
 
+GEMV_PATHS = {
+    "rows": {"GEMV_ROWS": 1, "ROWS": 4},
+    "reduce-magic": {"WG": 64, "ROWS": 8},
+    "reduce-subnormal": {"WG": 64, "ROWS": 8, "UNPACK_DENORMAL": 1},
+    "reduce-subnormal-small": {"WG": 32, "ROWS": 2, "UNPACK_DENORMAL": 1},
+}
+
+
+@pytest.mark.parametrize("path", sorted(GEMV_PATHS))
+@pytest.mark.parametrize("magnitude", [1.0, 1e-30, 1e30])
+def test_every_int4_gemv_path_matches_reference(cl_runtime, path, magnitude):
+    from workbench.quant.kernels import QuantConfig, quant_config, set_quant_config
+
+    base = quant_config(cl_runtime)
+    keep = {k: v for k, v in base.params.items() if k not in ("WG", "ROWS", "GEMV_ROWS", "UNPACK_DENORMAL")}
+    set_quant_config(cl_runtime, QuantConfig(base.variant, {**keep, **GEMV_PATHS[path]}, base.dot))
+    try:
+        if "UNPACK_DENORMAL" in GEMV_PATHS[path] and "UNPACK_DENORMAL" not in quant_config(cl_runtime).params:
+            pytest.skip("device has no subnormal floats")
+        m, n, k = 3, 37, 333  # rows past N, a partial last word, several rows of x
+        q = RNG.integers(-8, 8, (n, k)).astype(np.int8)
+        scales = RNG.uniform(0.01, 0.1, n).astype(np.float32)
+        x = (RNG.standard_normal((m, k)) * magnitude).astype(np.float32)
+        x[1] = 0.0  # an all-zero row
+        expect = x.astype(np.float64) @ (q * scales[:, None]).T.astype(np.float64)
+        y = quant.int4_gemv(x, quant.pack_int4(q), scales, cl_runtime, k=k)
+        assert np.all(y[1] == 0.0)
+        assert rel_error(y, expect) < 1e-5
+    finally:
+        set_quant_config(cl_runtime, None)
+
+
 def test_int4_weights_take_an_eighth_of_float32():
     n, k = 256, 512
     w = quant.Int4Weights(quant.pack_int4(RNG.integers(-8, 8, (n, k)).astype(np.int8)), np.ones(n))

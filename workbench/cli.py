@@ -92,6 +92,8 @@ def cmd_tune(args) -> int:
     def show(res, i, n):
         value = getattr(res, rate)
         val = f"{value:10,.1f} {unit}" if value else res.error
+        if getattr(res, "gbs", None):  # the quant tuner's int4_gemv stage
+            val = f"{res.gbs:10,.1f} GB/s (int4_gemv)"
         print(f"  [{i:3d}/{n}] {res.config.describe():52s} {val}", flush=True)
 
     results = tuner(rt, size=args.size, quick=args.quick, on_result=show, record=not args.dry_run)

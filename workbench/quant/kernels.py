@@ -27,6 +27,7 @@ from ..validation import as_array
 BUILD_OPTIONS = ("-cl-fp32-correctly-rounded-divide-sqrt",)
 # Largest K for which an int8 x int8 sum cannot overflow int32: K * 128 * 128 <= 2^31 - 1.
 MAX_K = (2 ** 31 - 1) // (128 * 128)
+GEMV_TUNABLES = ("WG", "ROWS", "GEMV_ROWS", "UNPACK_DENORMAL")  # int4_gemv's; the rest are the GEMM's
 DOT_MACROS = {"dp4a": "USE_DP4A", "khr": "USE_KHR_DOT", "plain": None}
 
 
@@ -165,6 +166,8 @@ def quant_config(rt: Runtime) -> QuantConfig:
                     pm = None
             if pm is None:
                 variant = "packed"  # the portable CPU kernel
+        if params.get("UNPACK_DENORMAL") and not _has_subnormals(rt):
+            params.pop("UNPACK_DENORMAL")  # int4_gemv's subnormal unpack needs CL_FP_DENORM
         forced = params.pop("DOT", None)  # a tuning entry may pin the plain path (0)
         cands = dot_candidates(rt) if forced != 0 else ["plain"]
         for dot in cands:
@@ -178,6 +181,15 @@ def quant_config(rt: Runtime) -> QuantConfig:
             break
         _configs[rt] = cfg
     return cfg
+
+
+def _has_subnormals(rt: Runtime) -> bool:
+    import pyopencl as cl
+
+    try:
+        return bool(rt.device.single_fp_config & cl.device_fp_config.DENORM)
+    except (AttributeError, cl.Error):
+        return False
 
 
 def set_quant_config(rt: Runtime, cfg: QuantConfig | None) -> None:
@@ -555,33 +567,64 @@ def int4_gemv(x, w_packed, scales=None, rt: Runtime | str | None = None, *, k: i
         if bias is not None:
             y = y + bias
     else:
-        xp = np.zeros((m, w.kq * 32), np.float32)
-        xp[:, :w.k] = x2
-        y = Int4Problem(xp, w, rt, bias).run().get()
+        y = Int4Problem(x2, w, rt, bias).run().get()
     y = y.astype(np.float32)
     return y[0] if vector else y
 
 
-class Int4Problem:
-    """Device-resident operands of one ``int4_gemv`` (x already padded to 32 Kq columns)."""
+def subnormal_prescale(x: np.ndarray, kq: int) -> tuple[np.ndarray, np.ndarray]:
+    """x (M, K) padded to 32 ``kq`` columns and scaled for ``int4_gemv``'s subnormal unpack.
 
-    def __init__(self, x_padded: np.ndarray, w: Int4Weights, rt: Runtime, bias=None):
+    Element k of a row, at nibble position j (k mod 8, less 5 from 5 up) of its 32-bit word, is
+    multiplied by 2^(149 - 4j - S) with S = ilogb(max |x_m|) + 24 per row, so no value exceeds
+    2^126; returns that (M, 32 kq) float32 array and the (M, 2) float32 rows (sum_k x_mk, S)
+    that the kernel's epilogue needs (y = 2^S acc - 8 sum x). Powers of two scale exactly; the
+    sums are taken in float64.
+    """
+    m, k = x.shape
+    x64 = np.zeros((m, kq * 32), np.float64)
+    x64[:, :k] = x
+    peak = np.abs(x64).max(axis=1) if k else np.zeros(m)
+    s = np.where(peak > 0, np.frexp(peak)[1] - 1 + 24, 0)  # frexp: peak = f 2^e, f in [0.5, 1)
+    j = np.arange(kq * 32) % 8
+    shift = 4 * np.where(j < 5, j, j - 5)
+    scaled = np.ldexp(x64, (149 - shift)[None, :] - s[:, None]).astype(np.float32)
+    info = np.stack([x64.sum(axis=1), s.astype(np.float64)], axis=1).astype(np.float32)
+    return scaled, info
+
+
+class Int4Problem:
+    """Device-resident operands of one ``int4_gemv``: ``x`` (M, K) or already zero-padded to
+    (M, 32 Kq), float32. The host pads x (and, for the ``UNPACK_DENORMAL`` configuration, scales
+    it with :func:`subnormal_prescale`), so a launch is the one GEMV kernel."""
+
+    def __init__(self, x: np.ndarray, w: Int4Weights, rt: Runtime, bias=None):
         import pyopencl.array as cla
 
         self.rt, self.w = rt, w
-        self.m = x_padded.shape[0]
-        self.x = rt.to_device(x_padded, "x")
+        self.m = x.shape[0]
+        self.cfg = quant_config(rt)
+        ldx = w.kq * 32
+        if x.shape[1] not in (w.k, ldx):
+            raise InputError("x", f"expected {w.k} or {ldx} columns, got shape {x.shape}")
+        if self.cfg.params.get("UNPACK_DENORMAL") and not self.cfg.params.get("GEMV_ROWS"):
+            xs, info = subnormal_prescale(x[:, :w.k], w.kq)
+        else:
+            xs = np.zeros((self.m, ldx), np.float32)
+            xs[:, :x.shape[1]] = x
+            info = np.zeros((self.m, 2), np.float32)
+        self.x = rt.to_device(xs, "x")
+        self.info = rt.to_device(info, "x row info")
         self.y = rt.empty((self.m, w.n), np.float32, "y")
         self.bias = cla.to_device(rt.queue, np.zeros(w.n, np.float32) if bias is None else bias)
         self.has_bias = bias is not None
-        self.cfg = quant_config(rt)
 
     def enqueue(self) -> list:
         p = self.cfg.params
         wg, rows = p.get("WG", 128), p.get("ROWS", 4)
         wbuf, sbuf = self.w.device(self.rt)
         groups = -(-self.w.n // rows)
-        args = (wbuf, sbuf, self.bias.data, self.x.data, self.y.data, np.int32(self.w.n),
+        args = (wbuf, sbuf, self.bias.data, self.x.data, self.info.data, self.y.data, np.int32(self.w.n),
                 np.int32(self.w.kq), np.int32(self.w.kq * 32), np.int32(self.w.n), np.int32(self.has_bias))
         prog = quant_program(self.rt)
         if p.get("GEMV_ROWS", 0):  # CPU: a work-item per ROWS outputs, no reduction

@@ -4,6 +4,11 @@ GPU candidates vary the tiled kernel's BM, BN, BKW, TM, TN within the device's w
 local-memory limits; CPU candidates vary the packed kernel's MR, NV, LM. Each is built, checked
 for an exact answer on a padded-edge shape, and timed (device events) on a square product; the
 best is recorded in ``$WORKBENCH_HOME/tuning/quant.json`` for this device.
+
+A second stage then searches ``int4_gemv``'s tunables on top of the best GEMM: on a GPU the
+work-group size WG, the rows per work-group ROWS and the nibble unpack (``UNPACK_DENORMAL``, where
+the device has subnormal floats); on a CPU the rows per work-item. Each is checked against NumPy
+and timed in GB/s of packed weights; the best is recorded with the GEMM's tunables.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import numpy as np
 from ..errors import InputError, KernelBuildError
 from ..runtime import Runtime, record_tuning, resolve_rt
 from ..tune import run_candidates
-from .kernels import (Int8Problem, QuantConfig, _pmadd_params, int8_matmul, pmadd_works, quant_config,
+from .kernels import (GEMV_TUNABLES, Int4Problem, Int4Weights, Int8Problem, _has_subnormals, QuantConfig, _pmadd_params, int8_matmul, pmadd_works, quant_config,
                       set_quant_config)
 
 
@@ -27,13 +32,17 @@ class QuantTuneResult:
     config: QuantConfig
     gops: float | None
     error: str = ""
+    gbs: float | None = None  # the int4_gemv stage's rate (gops is None there)
+
+    @property
+    def rate(self) -> float | None:
+        return self.gops if self.gops is not None else self.gbs
 
 
 def quant_candidates(rt: Runtime) -> list[QuantConfig]:
     base = quant_config(rt)
-    keep = {k: v for k, v in base.params.items() if k in ("WG", "ROWS")}
+    keep = {k: v for k, v in base.params.items() if k in GEMV_TUNABLES}
     if rt.kind == "opencl-cpu":
-        keep.update({k: v for k, v in base.params.items() if k == "GEMV_ROWS"})
         out = [QuantConfig("packed", {"MR": mr, "NV": nv, "LM": lm, **keep}, base.dot)
                for mr, nv, lm in itertools.product((4, 6, 8), (1, 2, 3), (1, 4))
                if mr * nv + nv + 1 <= 32]
@@ -54,6 +63,44 @@ def quant_candidates(rt: Runtime) -> list[QuantConfig]:
             continue
         out.append(QuantConfig("tiled", {"BM": bm, "BN": bn, "BKW": bkw, "TM": tm, "TN": tn, **keep}, base.dot))
     return out
+
+
+def gemv_candidates(rt: Runtime, base: QuantConfig) -> list[QuantConfig]:
+    """``int4_gemv`` tunables over ``base`` (the GEMM's): see the module docstring."""
+    keep = {k: v for k, v in base.params.items() if k not in GEMV_TUNABLES}
+    if rt.kind == "opencl-cpu":
+        return [QuantConfig(base.variant, {**keep, "GEMV_ROWS": 1, "ROWS": rows}, base.dot) for rows in (1, 2, 4, 8)]
+    unpacks = (0, 1) if _has_subnormals(rt) else (0,)
+    out = []
+    for wg, rows, den in itertools.product((64, 128, 256), (4, 8, 16), unpacks):
+        if wg <= rt.info.max_work_group_size and rows * wg * 4 <= rt.info.local_mem_bytes // 2:
+            extra = {"UNPACK_DENORMAL": 1} if den else {}
+            out.append(QuantConfig(base.variant, {**keep, "WG": wg, "ROWS": rows, **extra}, base.dot))
+    return out
+
+
+def _evaluate_gemv(rt: Runtime, cfg: QuantConfig, size: int, repeat: int) -> QuantTuneResult:
+    from .kernels import int4_gemv
+    from .params import pack_int4
+
+    set_quant_config(rt, cfg)
+    rng = np.random.default_rng(2)
+    try:
+        n, k = 37, 333  # rows past any ROWS, a partial last word
+        q = rng.integers(-8, 8, (n, k)).astype(np.int8)
+        x = rng.standard_normal((2, k)).astype(np.float32)
+        ref = x.astype(np.float64) @ q.T.astype(np.float64)
+        got = int4_gemv(x, pack_int4(q), np.ones(n, np.float32), rt, k=k)
+        if np.linalg.norm(got - ref) > 1e-5 * np.linalg.norm(ref):
+            return QuantTuneResult(cfg, None, "wrong answer")
+        w = Int4Weights(pack_int4(rng.integers(-8, 8, (size, size)).astype(np.int8)), np.ones(size, np.float32))
+        prob = Int4Problem(rng.standard_normal((1, w.kq * 32)).astype(np.float32), w, rt)
+        t = rt.timeit(prob.enqueue, warmup=2, repeat=repeat, budget_s=2.0)
+        return QuantTuneResult(cfg, None, gbs=w.packed.nbytes / t.median / 1e9)
+    except KernelBuildError as exc:
+        return QuantTuneResult(cfg, None, f"build failed: {exc.log.splitlines()[-1] if exc.log else exc}")
+    finally:
+        set_quant_config(rt, None)
 
 
 def _evaluate(rt: Runtime, cfg: QuantConfig, size: int, repeat: int) -> QuantTuneResult:
@@ -78,7 +125,8 @@ def _evaluate(rt: Runtime, cfg: QuantConfig, size: int, repeat: int) -> QuantTun
 def tune_quant(rt: Runtime | str | None = None, size: int | None = None, quick: bool = False,
                on_result: Callable[[QuantTuneResult, int, int], None] | None = None,
                record: bool = True, candidates: list[QuantConfig] | None = None) -> list[QuantTuneResult]:
-    """Time every candidate on a ``size``-cubed int8 product; record the best. Best first."""
+    """Time every candidate on a ``size``-cubed int8 product, then the ``int4_gemv`` candidates
+    on top of the best; record both bests. Returns the GEMM results best first, then the GEMV's."""
     rt = resolve_rt(rt)
     if rt.kind == "numpy":
         raise InputError("device", "the NumPy backend has no kernels to tune; pick an OpenCL device")
@@ -88,9 +136,20 @@ def tune_quant(rt: Runtime | str | None = None, size: int | None = None, quick: 
     results = run_candidates(cands, lambda cfg: _evaluate(rt, cfg, size, 3 if quick else 7), "gops",
                              on_result)
     best = results[0] if results and results[0].gops else None
-    if record and best is not None:
-        record_tuning("quant", rt.info, {"variant": best.config.variant, **best.config.params},
+    if best is None:
+        return results
+    gemv_size = (4096 if quick else 16384) if rt.kind == "opencl-gpu" else (1024 if quick else 4096)
+    gemv = run_candidates(gemv_candidates(rt, best.config),
+                          lambda cfg: _evaluate_gemv(rt, cfg, gemv_size, 5 if quick else 20), "gbs", on_result)
+    params = dict(best.config.params)
+    extra = {}
+    if gemv and gemv[0].gbs:
+        params = {**{k: v for k, v in params.items() if k not in GEMV_TUNABLES},
+                  **{k: v for k, v in gemv[0].config.params.items() if k in GEMV_TUNABLES}}
+        extra = {"gemv_gbs": round(gemv[0].gbs, 1), "gemv_size": gemv_size}
+    if record:
+        record_tuning("quant", rt.info, {"variant": best.config.variant, **params},
                       gops=round(best.gops, 1), size=size, dot=best.config.dot,
-                      date=_dt.date.today().isoformat())
+                      date=_dt.date.today().isoformat(), **extra)
         set_quant_config(rt, None)
-    return results
+    return results + gemv
