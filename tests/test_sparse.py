@@ -1,0 +1,175 @@
+"""Sparse formats against SciPy, and the sparse kernels against the NumPy/SciPy reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from workbench import sparse
+from workbench.errors import InputError
+from workbench.sparse import BlockSparseMatrix, CSCMatrix, CSRMatrix
+
+from .conftest import rel_error
+
+RNG = np.random.default_rng(0)
+
+
+def random_dense(m, n, density, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((m, n)) * (rng.random((m, n)) < density)).astype(np.float32)
+
+
+def power_law(m, n, mean, seed=0):
+    """Rows with Zipf-like lengths (a few very long rows), columns uniform, canonical CSR."""
+    rng = np.random.default_rng(seed)
+    lengths = np.minimum(rng.zipf(1.6, m), n)
+    lengths = np.maximum(1, (lengths * mean / lengths.mean()).astype(int))
+    lengths = np.minimum(lengths, n)
+    lengths[3] = n  # one full row
+    lengths[5] = 0  # and an empty one
+    rows = [np.sort(rng.choice(n, size=l, replace=False)) for l in lengths]
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    indices = np.concatenate(rows)
+    return CSRMatrix(rng.standard_normal(indices.size), indices, indptr, (m, n))
+
+
+# -- formats ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cls, to", [(CSRMatrix, "tocsr"), (CSCMatrix, "tocsc")])
+@pytest.mark.parametrize("shape, density", [((37, 53), 0.1), ((1, 9), 0.5), ((8, 8), 0.0), ((64, 3), 1.0)])
+def test_compressed_formats_are_scipys(cls, to, shape, density):
+    d = random_dense(*shape, density)
+    a = cls.from_dense(d)
+    ref = getattr(sp.csr_matrix(d), to)()
+    ref.sort_indices()
+    np.testing.assert_array_equal(a.indptr, ref.indptr)
+    np.testing.assert_array_equal(a.indices, ref.indices)
+    np.testing.assert_array_equal(a.data, ref.data)
+    assert a.nnz == ref.nnz and a.shape == shape
+    np.testing.assert_array_equal(a.to_dense(), d)
+    back = cls.from_scipy(a.to_scipy())
+    np.testing.assert_array_equal(back.to_dense(), d)
+    np.testing.assert_array_equal(a.transpose().to_dense(), d.T)
+    assert a.nbytes == 8 * a.nnz + 4 * (shape[cls._major] + 1)
+
+
+def test_unsorted_and_duplicate_indices_are_canonicalized():
+    # row 0: columns 3, 1, 3 (a duplicate); row 1 empty; row 2: 0
+    a = CSRMatrix([1.0, 2.0, 4.0, 5.0], [3, 1, 3, 0], [0, 3, 3, 4], (3, 4))
+    np.testing.assert_array_equal(a.indices, [1, 3, 0])
+    np.testing.assert_array_equal(a.indptr, [0, 2, 2, 3])
+    np.testing.assert_array_equal(a.data, [2.0, 5.0, 5.0])
+    ref = sp.csr_matrix(([1.0, 2.0, 4.0, 5.0], [3, 1, 3, 0], [0, 3, 3, 4]), shape=(3, 4))
+    ref.sum_duplicates()
+    np.testing.assert_array_equal(a.to_dense(), ref.toarray())
+
+
+@pytest.mark.parametrize("shape, block", [((64, 96), (16, 16)), ((50, 70), (16, 8)), ((5, 5), (4, 4)), ((32, 32), (32, 32))])
+def test_block_sparse_round_trips_and_pads(shape, block):
+    d = random_dense(*shape, 0.02)
+    d[: block[0], : block[1]] = 1.0  # at least one block
+    a = BlockSparseMatrix.from_dense(d, block)
+    np.testing.assert_array_equal(a.to_dense(), d)
+    np.testing.assert_array_equal(a.transpose().to_dense(), d.T)
+    assert a.padded_shape[0] % block[0] == 0 and a.padded_shape[0] >= shape[0]
+    s = a.to_scipy()
+    np.testing.assert_array_equal(s.toarray(), d)
+    if a.padded_shape == shape:
+        ref = sp.bsr_matrix(d, blocksize=block)
+        ref.sort_indices()
+        ref.eliminate_zeros()
+        np.testing.assert_array_equal(BlockSparseMatrix.from_scipy(ref).to_dense(), d)
+        assert s.format == "bsr"
+
+
+def test_memory_at_ninety_percent_sparsity_is_a_fifth_of_dense():
+    d = random_dense(512, 512, 0.1)
+    assert CSRMatrix.from_dense(d).nbytes <= d.nbytes / 5 * 1.05  # random: density 0.1 +- noise
+    blocks = (RNG.random((16, 16)) < 0.1).astype(np.float32)
+    db = np.kron(blocks, np.ones((32, 32), np.float32)) * RNG.standard_normal((512, 512)).astype(np.float32)
+    b = BlockSparseMatrix.from_dense(db, (32, 32))
+    assert b.nbytes <= db.nbytes / 5
+
+
+@pytest.mark.parametrize("bad, arg", [
+    (lambda: CSRMatrix.from_dense(np.zeros(3)), "dense"),
+    (lambda: CSRMatrix.from_dense(np.zeros((2, 2, 2))), "dense"),
+    (lambda: CSRMatrix.from_dense(np.array([[np.nan]])), "dense"),
+    (lambda: CSRMatrix([1.0], [5], [0, 1], (1, 3)), "indices"),
+    (lambda: CSRMatrix([1.0], [0], [0, 2], (1, 3)), "indptr"),
+    (lambda: CSRMatrix([1.0], [0], [0, 1, 1], (1, 3)), "indptr"),
+    (lambda: CSRMatrix([np.inf], [0], [0, 1], (1, 3)), "data"),
+    (lambda: BlockSparseMatrix.from_dense(np.ones((4, 4)), (0, 2)), "block_shape"),
+    (lambda: BlockSparseMatrix(np.ones((2, 2, 2)), [0, 0], [0, 2], (2, 4)), "indices"),
+    (lambda: sparse.spmv(np.ones((2, 2)), np.ones(2), "numpy"), "a"),
+    (lambda: sparse.spmv(CSRMatrix.from_dense(np.eye(3)), np.ones(2), "numpy"), "x"),
+    (lambda: sparse.spmm(CSRMatrix.from_dense(np.eye(3)), np.ones((2, 2)), "numpy"), "b"),
+    (lambda: sparse.spmv(CSRMatrix.from_dense(np.eye(3)), np.array([1.0, np.nan, 0.0]), "numpy"), "x"),
+])
+def test_bad_input_names_the_argument(bad, arg):
+    with pytest.raises(InputError) as err:
+        bad()
+    assert err.value.argument == arg
+
+
+# -- kernels ------------------------------------------------------------------------------------
+MATRICES = {
+    "random": lambda: CSRMatrix.from_dense(random_dense(300, 200, 0.05)),
+    "power-law": lambda: power_law(500, 400, 8),
+    "all-zero": lambda: CSRMatrix.from_dense(np.zeros((17, 9))),
+    "one-row": lambda: CSRMatrix.from_dense(random_dense(1, 70, 0.5)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MATRICES))
+@pytest.mark.parametrize("variant", [None, "scalar", "vector", "split"])
+def test_spmv_matches_scipy(runtime, name, variant):
+    a = MATRICES[name]()
+    x = RNG.standard_normal(a.shape[1]).astype(np.float32)
+    ref = a.to_scipy().astype(np.float64) @ x.astype(np.float64)
+    y = sparse.spmv(a, x, runtime, variant=variant)
+    assert y.shape == (a.shape[0],) and y.dtype == np.float32
+    assert rel_error(y, ref) < 1e-5 if np.any(ref) else not np.any(y)
+
+
+def test_split_units_cover_long_rows(cl_runtime):
+    a = power_law(300, 5000, 20, seed=3)
+    x = RNG.standard_normal(a.shape[1]).astype(np.float32)
+    ref = a.to_scipy().astype(np.float64) @ x
+    for chunk in (1, 7, 64):
+        prob = sparse.SpmvProblem(a, x, cl_runtime, "split", {"CHUNK": chunk})
+        assert rel_error(prob.run(), ref) < 1e-5
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "bsr", "bsr-odd"])
+@pytest.mark.parametrize("n", [1, 5, 130])
+def test_spmm_matches_scipy(runtime, fmt, n):
+    d = random_dense(70, 45, 0.1)
+    d[:, 20:] *= RNG.random((70, 25)) < 0.5
+    a = {"csr": CSRMatrix.from_dense, "csc": CSCMatrix.from_dense,
+         "bsr": lambda m: BlockSparseMatrix.from_dense(m, (16, 16)),
+         "bsr-odd": lambda m: BlockSparseMatrix.from_dense(m, (3, 5))}[fmt](d)
+    b = RNG.standard_normal((45, n)).astype(np.float32)
+    c = sparse.spmm(a, b, runtime)
+    assert c.shape == (70, n) and rel_error(c, d.astype(np.float64) @ b) < 1e-5
+    x = b[:, 0]
+    assert rel_error(sparse.spmv(a, x, runtime), d.astype(np.float64) @ x) < 1e-5
+
+
+def test_spmm_all_zero_and_empty(runtime):
+    z = BlockSparseMatrix.from_dense(np.zeros((32, 32)), (16, 16))
+    assert z.nblocks == 0
+    np.testing.assert_array_equal(sparse.spmm(z, np.ones((32, 3)), runtime), np.zeros((32, 3)))
+    e = CSRMatrix.from_dense(np.zeros((0, 4)))
+    assert sparse.spmv(e, np.ones(4), runtime).shape == (0,)
+
+
+def test_variant_choice_follows_row_statistics(runtime):
+    even = CSRMatrix.from_dense(random_dense(400, 400, 0.1))
+    skewed = power_law(2000, 20000, 8, seed=1)
+    v_even, _ = sparse.spmv_variant(even, runtime)
+    v_skew, _ = sparse.spmv_variant(skewed, runtime)
+    if runtime.kind == "opencl-gpu":
+        assert (v_even, v_skew) == ("vector", "split")
+    else:
+        assert v_even == "scalar"
