@@ -12,7 +12,11 @@ Two hooks serve the compression packages without subclassing:
   backward pass multiplies gradients by the masks (the straight-through estimator: gradient 1
   inside the clipping range, 0 outside).
 * ``layer.quantized`` (inference on integer kernels): a callable ``(x2d, rt) -> y2d`` that
-  replaces the float product *and* bias, e.g. :class:`workbench.quant.QuantizedLinear`.
+  replaces the float product *and* bias, e.g. :class:`workbench.quant.QuantizedLinear`; the
+  sparse package uses the same hook to run a pruned layer on sparse kernels.
+* ``layer.prune_mask`` (unstructured pruning): a 0/1 array of the weight's shape; the forward
+  pass uses ``weight * mask`` and the backward pass masks the weight gradient, so pruned weights
+  stay zero through fine-tuning whatever the optimizer's state. Saved with the model.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class Layer:
     kind = "Layer"
     fake_quant = None
     quantized = None
+    prune_mask = None
 
     def params(self) -> dict[str, np.ndarray]:
         """Trainable arrays by name (updated in place by the optimizers)."""
@@ -82,12 +87,19 @@ class Dense(Layer):
     def params(self):
         return {"weight": self.weight, "bias": self.bias}
 
+    def buffers(self):
+        return {} if self.prune_mask is None else {"prune_mask": self.prune_mask}
+
+    def effective_weight(self) -> np.ndarray:
+        """The weight the forward pass uses: ``weight * prune_mask`` when pruned."""
+        return self.weight if self.prune_mask is None else self.weight * self.prune_mask
+
     def config(self):
         return {"n_in": self.n_in, "n_out": self.n_out}
 
     def weight_matrix(self) -> np.ndarray:
-        """The (K, N) matrix of the product, output channels on axis 1."""
-        return self.weight
+        """The (K, N) matrix of the product, output channels on axis 1 (pruned entries zero)."""
+        return self.effective_weight()
 
     def forward(self, x, rt, train=False):
         if x.shape[-1] != self.n_in:
@@ -96,7 +108,7 @@ class Dense(Layer):
         x2 = x.reshape(-1, self.n_in)
         if self.quantized is not None and not train:
             return self.quantized(x2, rt).reshape(*lead, self.n_out)
-        w = self.weight
+        w = self.effective_weight()
         self._xmask = self._wmask = None
         if self.fake_quant is not None:
             x2, self._xmask = self.fake_quant.activation(x2)
@@ -112,6 +124,8 @@ class Dense(Layer):
         dw = matmul(self._x.T, g2, rt)
         if self._wmask is not None:
             dw = dw * self._wmask
+        if self.prune_mask is not None:
+            dw = dw * self.prune_mask
         self.grads = {"weight": dw, "bias": g2.sum(axis=0)}
         dx = matmul(g2, self._w.T, rt)
         if self._xmask is not None:
@@ -147,8 +161,15 @@ class Conv2d(Layer):
     def config(self):
         return {"c_in": self.c_in, "c_out": self.c_out, "kernel": self.kernel, "padding": self.padding}
 
+    def buffers(self):
+        return {} if self.prune_mask is None else {"prune_mask": self.prune_mask}
+
+    def effective_weight(self) -> np.ndarray:
+        return self.weight if self.prune_mask is None else self.weight * self.prune_mask
+
     def weight_matrix(self) -> np.ndarray:
-        return np.ascontiguousarray(self.weight.reshape(self.c_out, -1).T)
+        """The (C_in k k, C_out) matrix of the product (pruned entries zero)."""
+        return np.ascontiguousarray(self.effective_weight().reshape(self.c_out, -1).T)
 
     def im2col(self, x: np.ndarray) -> np.ndarray:
         """(N, C, H, W) -> (N Ho Wo, C k k) patches."""
@@ -183,8 +204,10 @@ class Conv2d(Layer):
         dwm = matmul(self._cols.T, gm, rt)  # (C k k, C_out)
         if self._wmask is not None:
             dwm = dwm * self._wmask
-        self.grads = {"weight": np.ascontiguousarray(dwm.T).reshape(self.weight.shape),
-                      "bias": gm.sum(axis=0)}
+        dw = np.ascontiguousarray(dwm.T).reshape(self.weight.shape)
+        if self.prune_mask is not None:
+            dw = dw * self.prune_mask
+        self.grads = {"weight": dw, "bias": gm.sum(axis=0)}
         dcols = matmul(gm, self._w.T, rt)
         if self._xmask is not None:
             dcols = dcols * self._xmask
@@ -293,7 +316,7 @@ class MultiHeadSelfAttention(Layer):
     """Multi-head self-attention with a residual connection.
 
     ``Q = X Wq + bq``, ``K = X Wk + bk``, ``V = X Wv + bv`` split into H heads of width
-    d = D / H; ``O_h = m_h softmax(Q_h K_h^T / sqrt(d)) V_h``; ``Y = X + concat(O_h) Wo + bo``.
+    d (``head_dim``, default D / H; H d may differ from D after heads are pruned away); ``O_h = m_h softmax(Q_h K_h^T / sqrt(d)) V_h``; ``Y = X + concat(O_h) Wo + bo``.
 
     ``head_mask`` (H,) of 0/1 is the ``m_h`` above: a pruned head contributes nothing (the pruning
     package sets it). Shapes: X (N, T, D) -> Y (N, T, D). The four projections are
@@ -303,12 +326,18 @@ class MultiHeadSelfAttention(Layer):
 
     kind = "MultiHeadSelfAttention"
 
-    def __init__(self, d_model: int, heads: int, rng: np.random.Generator | None = None):
+    def __init__(self, d_model: int, heads: int, rng: np.random.Generator | None = None,
+                 head_dim: int | None = None):
         rng = rng or np.random.default_rng(0)
-        if d_model % heads:
+        if head_dim is None and (heads < 1 or d_model % heads):
             raise InputError("heads", f"d_model={d_model} is not divisible by heads={heads}")
         self.d_model, self.heads = int(d_model), int(heads)
-        self.q, self.k, self.v, self.o = (Dense(d_model, d_model, rng) for _ in range(4))
+        self.head_dim = int(head_dim) if head_dim is not None else self.d_model // self.heads
+        if self.heads < 1 or self.head_dim < 1:
+            raise InputError("heads", f"need at least one head of width >= 1, got {heads} x {head_dim}")
+        inner = self.heads * self.head_dim
+        self.q, self.k, self.v = (Dense(d_model, inner, rng) for _ in range(3))
+        self.o = Dense(inner, d_model, rng)
         for lin in (self.q, self.k, self.v):  # Xavier-like scale keeps initial scores soft
             lin.weight *= np.float32(np.sqrt(0.5))
         self.head_mask = np.ones(self.heads, FLOAT)
@@ -320,7 +349,10 @@ class MultiHeadSelfAttention(Layer):
         return {"head_mask": self.head_mask}
 
     def config(self):
-        return {"d_model": self.d_model, "heads": self.heads}
+        out = {"d_model": self.d_model, "heads": self.heads}
+        if self.head_dim * self.heads != self.d_model:
+            out["head_dim"] = self.head_dim
+        return out
 
     def _split(self, z, n, t):
         return z.reshape(n, t, self.heads, -1).transpose(0, 2, 1, 3)  # (N, H, T, d)
@@ -332,12 +364,12 @@ class MultiHeadSelfAttention(Layer):
         q = self._split(self.q.forward(x, rt, train), n, t)
         k = self._split(self.k.forward(x, rt, train), n, t)
         v = self._split(self.v.forward(x, rt, train), n, t)
-        scale = np.float32(1.0 / np.sqrt(self.d_model // self.heads))
+        scale = np.float32(1.0 / np.sqrt(self.head_dim))
         p = softmax(np.matmul(q, k.transpose(0, 1, 3, 2)) * scale)
         o = np.matmul(p, v) * self.head_mask[None, :, None, None]
         if train:
             self._cache = (q, k, v, p, scale)
-        concat = np.ascontiguousarray(o.transpose(0, 2, 1, 3)).reshape(n, t, self.d_model)
+        concat = np.ascontiguousarray(o.transpose(0, 2, 1, 3)).reshape(n, t, self.heads * self.head_dim)
         return x + self.o.forward(concat, rt, train)
 
     def backward(self, g, rt):
@@ -350,14 +382,13 @@ class MultiHeadSelfAttention(Layer):
         ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True)) * scale
         dq = np.matmul(ds, k)
         dk = np.matmul(ds.transpose(0, 1, 3, 2), q)
-        merge = lambda z: np.ascontiguousarray(z.transpose(0, 2, 1, 3)).reshape(n, t, self.d_model)
+        merge = lambda z: np.ascontiguousarray(z.transpose(0, 2, 1, 3)).reshape(n, t, self.heads * self.head_dim)
         dx = g + self.q.backward(merge(dq), rt) + self.k.backward(merge(dk), rt)
         return dx + self.v.backward(merge(dv), rt)
 
     def head_importance(self) -> np.ndarray:
         """L2 norm of each head's slice of the output projection (a simple saliency)."""
-        d = self.d_model // self.heads
-        return np.linalg.norm(self.o.weight.reshape(self.heads, d, -1), axis=(1, 2))
+        return np.linalg.norm(self.o.weight.reshape(self.heads, self.head_dim, -1), axis=(1, 2))
 
 
 LAYERS = {cls.kind: cls for cls in (Dense, Conv2d, ReLU, MaxPool2d, Reshape, Flatten,

@@ -60,7 +60,17 @@ class Sequential:
         return out
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
-        """Copy arrays in place; every name must exist with the same shape."""
+        """Copy arrays in place; every name must exist with the same shape. Pruning masks
+        (``<layer>.prune_mask``) in ``state`` are attached to their layers."""
+        layers = dict(self.named_layers())
+        for name in state:
+            lname, _, leaf = name.rpartition(".")
+            if leaf == "prune_mask" and lname in layers:
+                layer = layers[lname]
+                mask = np.asarray(state[name], FLOAT)
+                if mask.shape != layer.weight.shape:
+                    raise InputError("state", f"{name}: shape {mask.shape}, weight has {layer.weight.shape}")
+                layer.prune_mask = mask.copy()
         own = self.state()
         missing = sorted(set(own) - set(state))
         if missing:
@@ -182,21 +192,25 @@ class AttentionNet(Sequential):
     kind = "AttentionNet"
 
     def __init__(self, tokens: int = 8, features: int = 8, d_model: int = 32, heads: int = 4,
-                 classes: int = 10, seed: int = 0):
+                 classes: int = 10, seed: int = 0, head_dim: int | None = None):
         self.tokens, self.features, self.d_model = int(tokens), int(features), int(d_model)
         self.heads, self.classes, self.seed = int(heads), int(classes), int(seed)
+        self.head_dim = None if head_dim is None else int(head_dim)
         rng = np.random.default_rng(seed)
         super().__init__([
             Reshape((self.tokens, self.features)),
             Dense(self.features, self.d_model, rng), ReLU(),
-            MultiHeadSelfAttention(self.d_model, self.heads, rng),
+            MultiHeadSelfAttention(self.d_model, self.heads, rng, head_dim=self.head_dim),
             Flatten(),
             Dense(self.tokens * self.d_model, self.classes, rng),
         ])
 
     def config(self):
-        return {"tokens": self.tokens, "features": self.features, "d_model": self.d_model,
-                "heads": self.heads, "classes": self.classes, "seed": self.seed}
+        out = {"tokens": self.tokens, "features": self.features, "d_model": self.d_model,
+               "heads": self.heads, "classes": self.classes, "seed": self.seed}
+        if self.head_dim is not None:
+            out["head_dim"] = self.head_dim
+        return out
 
 
 def _sequential_from_config(layers: list[dict]) -> Sequential:

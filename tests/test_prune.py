@@ -1,0 +1,173 @@
+"""Pruning: masks survive training, structured pruning shrinks models exactly, the schedule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from workbench import data, nn, sparse
+from workbench.errors import InputError
+from workbench.store import Store
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.digits()
+
+
+@pytest.fixture(scope="module")
+def trained_mlp(digits):
+    m = nn.MLP()
+    nn.train(m, digits, epochs=20, rt="numpy")
+    return m
+
+
+def test_polynomial_schedule_is_zhu_and_gupta():
+    t = np.arange(0, 11)
+    s = sparse.polynomial_schedule(t, 0.0, 0.9, start_step=0, n_steps=5, interval=2)
+    expect = 0.9 + (0.0 - 0.9) * (1 - np.clip(t / 10, 0, 1)) ** 3
+    np.testing.assert_allclose(s, expect)
+    assert s[0] == 0.0 and s[-1] == pytest.approx(0.9) and np.all(np.diff(s) >= 0)
+    assert sparse.polynomial_schedule(20, 0.1, 0.8, 0, 5) == pytest.approx(0.8)
+
+
+def test_magnitude_and_global_pruning_hit_the_sparsity(trained_mlp):
+    m = trained_mlp.copy()
+    per = sparse.magnitude_prune(m, 0.7)
+    assert all(v == pytest.approx(0.7, abs=1e-3) for v in per.values())
+    w0 = m.layers[0].weight
+    kept = np.abs(w0[w0 != 0])
+    assert kept.min() >= np.abs(trained_mlp.layers[0].weight).ravel()[np.argsort(np.abs(trained_mlp.layers[0].weight).ravel())][int(0.7 * w0.size) - 1]
+    g = trained_mlp.copy()
+    per_g = sparse.global_magnitude_prune(g, 0.8)
+    assert sparse.model_sparsity(g)["total"] == pytest.approx(0.8, abs=1e-3)
+    assert len(set(round(v, 3) for v in per_g.values())) > 1  # one threshold: layers differ
+
+
+def test_masks_survive_fine_tuning_and_save(trained_mlp, digits, tmp_path):
+    m = trained_mlp.copy()
+    sparse.global_magnitude_prune(m, 0.9)
+    nn.train(m, digits, epochs=2, rt="numpy")
+    assert sparse.model_sparsity(m)["total"] >= 0.9 - 1e-3
+    path = nn.save(m, tmp_path / "pruned.npz")
+    back = nn.load(path)
+    assert back.layers[0].prune_mask is not None
+    np.testing.assert_array_equal(back.predict(digits.x_test, "numpy"), m.predict(digits.x_test, "numpy"))
+    assert m.copy().layers[0].prune_mask is not None
+
+
+def test_structured_pruning_builds_smaller_equivalent_models(trained_mlp, digits):
+    small = sparse.prune_channels(trained_mlp, 0.5)
+    assert small.config()["sizes"] == [64, 64, 10] and small.n_params() < trained_mlp.n_params()
+    # removing zero-score units changes nothing: zero a unit's outgoing weights, prune it away
+    m = trained_mlp.copy()
+    m.layers[2].weight[:3] = 0.0
+    cut = sparse.prune_channels(m, 3 / 128)
+    np.testing.assert_allclose(cut.forward(digits.x_test[:20], "numpy"), m.forward(digits.x_test[:20], "numpy"),
+                               rtol=1e-5, atol=1e-5)
+
+    conv = nn.ConvNet(seed=1)
+    conv.layers[1].weight[[0, 5]] = 0.0  # two dead filters of the first conv
+    pruned = sparse.prune_filters(conv, 2 / 16, layers=["1"])
+    assert pruned.config()["channels"] == [14, 32]
+    np.testing.assert_allclose(pruned.forward(digits.x_test[:10], "numpy"), conv.forward(digits.x_test[:10], "numpy"),
+                               rtol=1e-5, atol=1e-5)
+    both = sparse.prune_filters(conv, 0.5)
+    assert both.config()["channels"] == [8, 16]
+    assert both.forward(digits.x_test[:4], "numpy").shape == (4, 10)
+
+    att = nn.AttentionNet(seed=2)
+    mha = att.layers[3]
+    mha.o.weight[8:16] = 0.0  # head 1 sends nothing
+    fewer = sparse.prune_heads(att, heads=[1])
+    assert fewer.config()["heads"] == 3 and fewer.layers[3].q.weight.shape == (32, 24)
+    np.testing.assert_allclose(fewer.forward(digits.x_test[:6], "numpy"), att.forward(digits.x_test[:6], "numpy"),
+                               rtol=1e-5, atol=1e-5)
+    assert sparse.prune_heads(att, 0.5).config()["heads"] == 2
+
+
+def test_gradual_pruner_streams_stores_stops_and_resumes(trained_mlp, digits, tmp_path):
+    store = Store(tmp_path / "wb.db")
+    g = sparse.GradualPruner(trained_mlp.copy(), digits, final_sparsity=0.9, n_steps=4, finetune_epochs=1,
+                             rt="numpy", store=store, latency_batch=8)
+    seen = []
+    for point in g.run():
+        seen.append(point)
+        if point.step == 2:
+            g.stop()
+    assert [p.step for p in seen] == [0, 1, 2] and not g.done
+    assert store.runs("prune")[0]["status"] == "stopped"
+    rest = list(g.run())
+    assert [p.step for p in rest] == [3, 4] and g.done
+    assert rest[-1].sparsity == pytest.approx(0.9, abs=1e-3)
+    assert set(rest[-1].latency_s) == {"dense", "csr", "bsr"}
+    rows = store.metrics(g.run_id_)
+    assert {r["step"] for r in rows} == {0, 1, 2, 3, 4}
+
+
+@pytest.mark.slow
+def test_gradual_pruning_to_ninety_percent_keeps_the_mlp_within_a_point(trained_mlp, digits):
+    dense = nn.evaluate(trained_mlp, digits.x_test, digits.y_test, "numpy")
+    g = sparse.GradualPruner(trained_mlp.copy(), digits, final_sparsity=0.9, rt="numpy", latency=False).fit()
+    last = g.history_[-1]
+    assert last.sparsity == pytest.approx(0.9, abs=1e-3)
+    assert last.accuracy >= dense - 0.01
+
+
+@pytest.mark.parametrize("bad, arg", [
+    (lambda m: sparse.magnitude_prune(m, 1.0), "sparsity"),
+    (lambda m: sparse.global_magnitude_prune(m, -0.1), "sparsity"),
+    (lambda m: sparse.magnitude_prune(m, 0.5, layers=["7"]), "layers"),
+    (lambda m: sparse.prune_channels(m, 1.5), "amount"),
+    (lambda m: sparse.prune_filters(m, 0.5), "model"),
+    (lambda m: sparse.prune_heads(m, 0.5), "model"),
+    (lambda m: sparse.polynomial_schedule(1, 0.0, 0.9, n_steps=0), "n_steps"),
+    (lambda m: sparse.GradualPruner(m, None, scope="rows"), "scope"),
+])
+def test_pruning_bad_input(trained_mlp, bad, arg):
+    with pytest.raises(InputError) as err:
+        bad(trained_mlp.copy())
+    assert err.value.argument == arg
+
+
+@pytest.mark.parametrize("fmt", ["csr", "bsr", "auto"])
+def test_pruned_models_run_on_sparse_kernels(runtime, digits, fmt):
+    m = nn.ConvNet(seed=0)
+    sparse.global_magnitude_prune(m, 0.8)
+    ref = m.forward(digits.x_test[:16], "numpy")
+    chosen = sparse.sparsify(m, fmt, runtime, batch=16)
+    assert set(chosen.values()) <= {"dense", "csr", "bsr"}
+    if fmt != "auto":
+        assert set(chosen.values()) == {fmt}
+    got = m.forward(digits.x_test[:16], runtime)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+    sparse.densify(m)
+    assert all(l.quantized is None for _, l in m.linear_layers())
+
+
+def test_choose_format_explains_and_sweep_finds_crossover(runtime):
+    rng = np.random.default_rng(0)
+    dense_w = rng.standard_normal((256, 256)).astype(np.float32)
+    c = sparse.choose_format(dense_w, runtime, n=32)
+    assert c.format in ("dense", "csr", "bsr") and "us" in c.reason and len(c.measured_s) == 2
+    very = dense_w * (rng.random((256, 256)) > 0.995)
+    model_only = sparse.choose_format(very, runtime, n=32, measure=False)
+    assert model_only.format != "dense" and model_only.measured_s == {}
+    sweep = sparse.crossover_sweep(128, 128, 16, runtime, sparsities=(0.0, 0.9, 0.99), repeat=2)
+    assert len(sweep["points"]) == 3 and set(sweep["crossover"]) == {"csr", "bsr"}
+    for v in sweep["crossover"].values():
+        assert v is None or 0.0 <= v <= 0.99
+
+
+def test_dynamic_sparse_activations_switch_and_fall_back(runtime):
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((64, 32)).astype(np.float32)
+    dyn = sparse.DynamicSparseActivations(w, runtime, threshold=0.5)
+    x_dense = rng.standard_normal((8, 64)).astype(np.float32)
+    x_sparse = x_dense * (rng.random((8, 64)) > 0.9)
+    for x in (x_dense, x_sparse, x_dense, x_sparse):
+        np.testing.assert_allclose(dyn(x), x @ w, rtol=1e-4, atol=1e-4)
+    paths = [p for _, p, _ in dyn.history_]
+    assert paths[0] == "dense" and paths[1] == "sparse"
+    with pytest.raises(InputError):
+        dyn(np.ones((2, 3)))

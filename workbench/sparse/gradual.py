@@ -1,0 +1,162 @@
+"""Gradual magnitude pruning on Zhu & Gupta's polynomial schedule, with fine-tuning between
+pruning steps, streamed step by step and written to the store.
+
+    s_t = s_f + (s_i - s_f) (1 - (t - t0) / (n dt))^3     for t0 <= t <= t0 + n dt
+
+(s_i before t0, s_f after): prune fast while there are many redundant weights, slowly near the
+end (Zhu & Gupta 2017, "To prune, or not to prune").
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import InputError
+from ..runtime import Runtime, resolve_rt
+from .prune import check_sparsity, global_magnitude_prune, magnitude_prune, model_sparsity
+
+
+def polynomial_schedule(t, initial_sparsity: float = 0.0, final_sparsity: float = 0.9,
+                        start_step: int = 0, n_steps: int = 10, interval: int = 1):
+    """Zhu & Gupta's sparsity at step ``t`` (a number or an array of steps)."""
+    si = check_sparsity(initial_sparsity, "initial_sparsity")
+    sf = check_sparsity(final_sparsity, "final_sparsity")
+    if int(n_steps) < 1 or int(interval) < 1:
+        raise InputError("n_steps", f"n_steps and interval must be >= 1, got {n_steps}, {interval}")
+    frac = np.clip((np.asarray(t, np.float64) - start_step) / (int(n_steps) * int(interval)), 0.0, 1.0)
+    s = sf + (si - sf) * (1.0 - frac) ** 3
+    return float(s) if np.ndim(s) == 0 else s
+
+
+@dataclass
+class PruneStep:
+    """One point of a gradual pruning run."""
+
+    step: int
+    target: float
+    sparsity: float  # measured over all pruned layers
+    accuracy: float
+    layer_sparsity: dict = field(default_factory=dict)
+    latency_s: dict = field(default_factory=dict)  # format -> seconds for the largest layer
+
+    def as_metrics(self) -> dict:
+        out = {"target": self.target, "sparsity": self.sparsity, "accuracy": self.accuracy}
+        out.update({f"latency_{k}_s": v for k, v in self.latency_s.items()})
+        out.update({f"sparsity_{k}": v for k, v in self.layer_sparsity.items() if k != "total"})
+        return out
+
+
+class GradualPruner:
+    """Prune ``model`` to ``final_sparsity`` in ``n_steps`` steps, fine-tuning
+    ``finetune_epochs`` between steps.
+
+    ``scope``: ``"global"`` (one threshold, :func:`global_magnitude_prune`) or ``"layer"`` (the
+    same sparsity per layer). :meth:`run` yields a :class:`PruneStep` after the dense baseline
+    (step 0) and after every pruning step; each is written to the store (run kind ``"prune"``)
+    when one is given. :meth:`stop` (from any thread) ends :meth:`run` after the current step;
+    calling :meth:`run` again resumes where it stopped. ``latency`` measures, at every step, the
+    largest layer's product with a batch of ``latency_batch`` in dense, CSR and block-sparse
+    form on ``rt`` (:func:`~workbench.sparse.choose.format_latencies`).
+    """
+
+    def __init__(self, model, data, final_sparsity: float = 0.9, n_steps: int = 10,
+                 finetune_epochs: int = 5, initial_sparsity: float = 0.0, scope: str = "global",
+                 layers=None, lr: float = 1e-3, batch_size: int = 32, seed: int = 0,
+                 rt: Runtime | str | None = None, store=None, latency: bool = True,
+                 latency_batch: int = 64):
+        self.model, self.data = model, data
+        self.final_sparsity = check_sparsity(final_sparsity, "final_sparsity")
+        self.initial_sparsity = check_sparsity(initial_sparsity, "initial_sparsity")
+        if int(n_steps) < 1:
+            raise InputError("n_steps", f"must be >= 1, got {n_steps}")
+        if int(finetune_epochs) < 0:
+            raise InputError("finetune_epochs", f"must be >= 0, got {finetune_epochs}")
+        if scope not in ("global", "layer"):
+            raise InputError("scope", f"expected 'global' or 'layer', got {scope!r}")
+        self.n_steps, self.finetune_epochs, self.scope = int(n_steps), int(finetune_epochs), scope
+        self.layers, self.lr, self.batch_size, self.seed = layers, lr, batch_size, seed
+        self.rt = resolve_rt(rt)
+        self.store, self.latency, self.latency_batch = store, latency, int(latency_batch)
+        self.history_: list[PruneStep] = []
+        self.step_ = 0
+        self.run_id_ = None
+        self._stop = threading.Event()
+
+    def targets(self) -> list[float]:
+        """The schedule's sparsity after each pruning step 1..n_steps."""
+        return [polynomial_schedule(t, self.initial_sparsity, self.final_sparsity, 0, self.n_steps)
+                for t in range(1, self.n_steps + 1)]
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def done(self) -> bool:
+        return self.step_ > self.n_steps
+
+    def _largest_layer(self):
+        return max(self.model.linear_layers(), key=lambda nl: nl[1].weight.size)
+
+    def _measure(self, step: int, target: float) -> PruneStep:
+        from ..nn import evaluate
+        from .choose import format_latencies
+
+        acc = evaluate(self.model, self.data.x_test, self.data.y_test, self.rt)
+        ls = model_sparsity(self.model)
+        lat = {}
+        if self.latency:
+            _, layer = self._largest_layer()
+            w_t = np.ascontiguousarray(layer.weight_matrix().T)  # (out, in): C^T = W^T X^T
+            lat = format_latencies(w_t, self.latency_batch, self.rt, repeat=5, budget_s=0.2)
+        return PruneStep(step, target, ls["total"], acc, ls, lat)
+
+    def _record(self, point: PruneStep) -> None:
+        self.history_.append(point)
+        if self.store is not None:
+            self.store.log_metric(self.run_id_, point.step, **point.as_metrics())
+
+    def run(self) -> Iterator[PruneStep]:
+        from ..nn import train
+
+        self._stop.clear()
+        if self.store is not None and self.run_id_ is None:
+            params = {"model": self.model.kind, "config": self.model.config(), "final_sparsity": self.final_sparsity,
+                      "n_steps": self.n_steps, "finetune_epochs": self.finetune_epochs, "scope": self.scope}
+            self.run_id_ = self.store.start_run("prune", params, device=self.rt.name)
+        if self.step_ == 0:
+            point = self._measure(0, 0.0)
+            self._record(point)
+            self.step_ = 1
+            yield point
+        targets = self.targets()
+        while self.step_ <= self.n_steps:
+            if self._stop.is_set():
+                if self.store is not None:
+                    self.store.finish_run(self.run_id_, "stopped")
+                return
+            target = targets[self.step_ - 1]
+            prune = global_magnitude_prune if self.scope == "global" else magnitude_prune
+            prune(self.model, target, self.layers)
+            if self.finetune_epochs:
+                train(self.model, self.data, epochs=self.finetune_epochs, lr=self.lr, batch_size=self.batch_size,
+                      seed=self.seed + self.step_, rt=self.rt, evaluate_every_epoch=False,
+                      on_step=lambda rec: not self._stop.is_set())
+            point = self._measure(self.step_, target)
+            self._record(point)
+            self.step_ += 1
+            yield point
+        if self.store is not None:
+            self.store.finish_run(self.run_id_, "finished")
+
+    def fit(self) -> "GradualPruner":
+        """Run to the end (or until stopped)."""
+        for _ in self.run():
+            pass
+        return self
+
+    def summary(self) -> list[dict]:
+        return [asdict(p) for p in self.history_]
