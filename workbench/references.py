@@ -137,3 +137,18 @@ def gemv(backend: str, w: np.ndarray, x: np.ndarray, repeat: int = 10, budget_s:
         return t, torch.mv(tw, tx).cpu().numpy()
     t = host_timeit(lambda: w @ x, repeat=repeat, budget_s=budget_s)
     return t, w @ x
+
+
+def spmv(backend: str, csr, x: np.ndarray, repeat: int = 10, budget_s: float = 2.0):
+    """Time ``A x`` for a SciPy CSR matrix ``csr`` (float32) and ``x`` (K,): SciPy on the host,
+    or ``torch.sparse_csr_tensor`` @ vector (cuSPARSE) on the GPU; returns (Timing, result)."""
+    if backend == "torch-cuda":
+        torch = _torch_cuda()
+        a = torch.sparse_csr_tensor(torch.from_numpy(csr.indptr.astype(np.int64)),
+                                    torch.from_numpy(csr.indices.astype(np.int64)),
+                                    torch.from_numpy(csr.data), size=csr.shape).cuda()
+        tx = torch.from_numpy(x).cuda()
+        t = _torch_timeit(lambda: torch.mv(a, tx), repeat=repeat, budget_s=budget_s)
+        return t, torch.mv(a, tx).cpu().numpy()
+    t = host_timeit(lambda: csr @ x, repeat=repeat, budget_s=budget_s)
+    return t, csr @ x

@@ -1,0 +1,124 @@
+"""``workbench bench --suite sparse``.
+
+* ``spmv <family> <rows>``: y = A x for a random (uniform columns) and a power-law (Zipf row
+  lengths, a few rows of 10^4+) matrix with 32 non-zeros per row on average: about 2M rows on a
+  GPU, 200k on a CPU (``quick``: 200k / 50k). Reference in the same run: SciPy's CSR product on
+  a CPU, ``torch`` CSR (cuSPARSE) on a CUDA machine. GB/s counts 12 nnz + 4 (M + 1) + 4 K + 4 M
+  bytes (values, indices, pointers, x once, y).
+* ``bsr 4096x4096x512 @90%``: block-sparse (90% of 32 x 32 blocks zero; 16 x 16 on CPUs) times
+  dense, against our own dense SGEMM on the same shape (the issue's metric) and the reference's
+  dense product; CPUs use 1024 x 1024 x 256.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from .. import references
+from ..bench import BenchContext, BenchResult, register
+from .formats import BlockSparseMatrix, CSRMatrix, default_block_shape
+
+
+def random_csr(m: int, k: int, mean: float, family: str, seed: int = 0) -> CSRMatrix:
+    """A CSR matrix with ``mean`` non-zeros per row: ``"random"`` (lengths Poisson-like around
+    the mean) or ``"power-law"`` (Zipf(1.8) lengths scaled to the mean, capped at K)."""
+    rng = np.random.default_rng(seed)
+    if family == "random":
+        lengths = rng.poisson(mean, m)
+    else:
+        raw = rng.zipf(1.8, m).astype(np.float64)
+        lengths = np.floor(raw * mean / raw.mean()).astype(np.int64)
+    lengths = np.clip(lengths, 0, k)
+    nnz = int(lengths.sum())
+    rows = np.repeat(np.arange(m, dtype=np.int64), lengths)
+    cols = rng.integers(0, k, nnz, dtype=np.int64)
+    key = np.unique(rows * k + cols)  # sorted, no duplicates (a few collisions dropped)
+    rows, cols = key // k, key % k
+    indptr = np.zeros(m + 1, np.int64)
+    np.add.at(indptr, rows + 1, 1)
+    data = rng.standard_normal(key.size).astype(np.float32)
+    return CSRMatrix(data, cols, np.cumsum(indptr), (m, k))
+
+
+def spmv_rows(kind: str, quick: bool) -> int:
+    if kind == "opencl-gpu":
+        return 200_000 if quick else 2_000_000
+    return 50_000 if quick else 200_000
+
+
+@register("sparse", "spmv")
+def bench_spmv(ctx: BenchContext) -> Iterator[BenchResult]:
+    from .ops import SpmvProblem, spmv, spmv_variant
+
+    rt = ctx.rt
+    repeat, budget = (5, 1.0) if ctx.quick else (20, 3.0)
+    m = spmv_rows(rt.kind, ctx.quick)
+    for family in ("random", "power-law"):
+        a = random_csr(m, m, 32, family, seed=1)
+        x = np.random.default_rng(2).standard_normal(m).astype(np.float32)
+        nbytes = 12.0 * a.nnz + 4.0 * (m + 1) + 8.0 * m
+        if rt.kind == "numpy":
+            t = rt.timeit(lambda: spmv(a, x, rt), repeat=repeat, budget_s=budget)
+            y, note = spmv(a, x, rt), "SciPy (the NumPy backend is the reference itself)"
+        else:
+            variant, params = spmv_variant(a, rt)
+            prob = SpmvProblem(a, x, rt)
+            t = rt.timeit(prob.enqueue, warmup=2, repeat=repeat, budget_s=budget)
+            y = prob.run()
+            st = a.row_stats()
+            note = f"{prob.variant} {prob.params}; rows mean {st['mean']:.1f}, max {st['max']:,}, cv {st['cv']:.2f}"
+        ref_t, ref_y = references.spmv(ctx.reference, a.to_scipy(), x, repeat, budget)
+        err = float(np.linalg.norm(y - ref_y) / max(np.linalg.norm(ref_y), 1e-30))
+        gbs = nbytes / t.median / 1e9
+        yield BenchResult(
+            "sparse", f"spmv {family} {m:,} rows", {"rows": m, "nnz": a.nnz, "family": family},
+            median_s=t.median, spread=t.spread, gflops=2.0 * a.nnz / t.median / 1e9, gbs=gbs,
+            pct_of_ceiling=100 * gbs / ctx.ceilings.bandwidth_gbs if ctx.ceilings.bandwidth_gbs else None,
+            ceiling="bandwidth", reference_s=ref_t.median, ratio=ref_t.median / t.median, rel_error=err,
+            note=note,
+        )
+
+
+@register("sparse", "bsr")
+def bench_bsr(ctx: BenchContext) -> Iterator[BenchResult]:
+    from ..ops import FLOAT, gemm_engine
+    from .ops import SpmmProblem, spmm
+
+    rt = ctx.rt
+    repeat, budget = (3, 1.0) if ctx.quick else (10, 3.0)
+    gpu = rt.kind == "opencl-gpu"
+    m, k, n = (4096, 4096, 512) if gpu and not ctx.quick else (1024, 1024, 256)
+    bs = default_block_shape(rt)
+    rng = np.random.default_rng(3)
+    keep = rng.random((m // bs[0], k // bs[1])) >= 0.9
+    w = (rng.standard_normal((m, k)).astype(np.float32) * np.kron(keep, np.ones(bs, bool)))
+    a = BlockSparseMatrix.from_dense(w, bs)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    if rt.kind == "numpy":
+        t = rt.timeit(lambda: spmm(a, b, rt), repeat=repeat, budget_s=budget)
+        c = spmm(a, b, rt)
+        dense_t = rt.timeit(lambda: w @ b, repeat=repeat, budget_s=budget).median
+        note = "SciPy BSR"
+    else:
+        prob = SpmmProblem(a, b, rt)
+        t = rt.timeit(prob.enqueue, warmup=1, repeat=repeat, budget_s=budget)
+        c = prob.run()
+        engine = gemm_engine(rt)
+        da, db, dc = rt.to_device(w, "w"), rt.to_device(b, "b"), rt.empty((m, n), FLOAT, "c")
+        dense_t = rt.timeit(lambda: engine.enqueue(da.data, db.data, dc.data, m, n, k), warmup=1,
+                            repeat=repeat, budget_s=budget).median
+        note = f"bsr_matmul {prob.params}"
+    ref_t, ref_c = references.matmul(ctx.reference, w, b, repeat, budget)
+    err = float(np.linalg.norm(c - ref_c) / np.linalg.norm(ref_c))
+    flops = 2.0 * a.nblocks * bs[0] * bs[1] * n
+    yield BenchResult(
+        "sparse", f"bsr {m}x{k}x{n} @{100 * a.block_sparsity:.0f}% blocks {bs[0]}x{bs[1]}",
+        {"m": m, "k": k, "n": n, "block_sparsity": a.block_sparsity, "vs_our_sgemm": dense_t / t.median},
+        median_s=t.median, spread=t.spread, gflops=flops / t.median / 1e9,
+        gbs=(a.nbytes + 4.0 * (k * n + m * n)) / t.median / 1e9,
+        pct_of_ceiling=100 * flops / t.median / 1e9 / ctx.ceilings.fp32_gflops if ctx.ceilings.fp32_gflops else None,
+        ceiling="fp32", reference_s=ref_t.median, ratio=ref_t.median / t.median, rel_error=err,
+        note=f"{note}; {dense_t / t.median:.2f}x our dense SGEMM ({dense_t * 1e3:.3f} ms); reference: dense product",
+    )
