@@ -28,8 +28,13 @@ def random_csr(m: int, k: int, mean: float, family: str, seed: int = 0) -> CSRMa
     if family == "random":
         lengths = rng.poisson(mean, m)
     else:
-        raw = rng.zipf(1.8, m).astype(np.float64)
-        lengths = np.floor(raw * mean / raw.mean()).astype(np.int64)
+        # Zipf(1.8) lengths shifted to start at the mean's fraction, so most rows are short and
+        # a few are very long; rescaled after the cap at K so the mean is what was asked for.
+        raw = np.minimum(rng.zipf(1.8, m).astype(np.float64), k)
+        lengths = np.maximum(1, np.rint(raw * mean / raw.mean()))
+        long = lengths > 1  # one correction for the rows raised to 1
+        lengths[long] = np.rint(lengths[long] * (mean * m - (~long).sum()) / lengths[long].sum())
+        lengths = np.maximum(1, lengths).astype(np.int64)
     lengths = np.clip(lengths, 0, k)
     nnz = int(lengths.sum())
     rows = np.repeat(np.arange(m, dtype=np.int64), lengths)
