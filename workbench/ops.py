@@ -317,6 +317,24 @@ def _chunks(rt: Runtime, engine: GemmEngine, m: int, n: int, k: int) -> tuple[in
     return min(mc, m), nc
 
 
+def sgemm_timing(a: np.ndarray, b: np.ndarray, rt: Runtime | str | None = None, repeat: int = 5,
+                 budget_s: float = 1.0, warmup: int = 1):
+    """Timing of our SGEMM C = A B with the operands resident: device events of the GEMM
+    engine's launches on OpenCL, the host clock of ``np.matmul`` on NumPy. The same-shape dense
+    baseline that the quantized and sparse benchmarks compare against."""
+    rt = resolve_rt(rt)
+    a = np.ascontiguousarray(a, FLOAT)
+    b = np.ascontiguousarray(b, FLOAT)
+    (m, k), n = a.shape, b.shape[1]
+    if rt.kind == "numpy":
+        return rt.timeit(lambda: np.matmul(a, b), warmup=warmup, repeat=repeat, budget_s=budget_s)
+    with rt.launch_lock:
+        engine = gemm_engine(rt)
+        da, db, dc = rt.to_device(a, "a"), rt.to_device(b, "b"), rt.empty((m, n), FLOAT, "c")
+        return rt.timeit(lambda: engine.enqueue(da.data, db.data, dc.data, m, n, k), warmup=warmup,
+                         repeat=repeat, budget_s=budget_s)
+
+
 def matmul_profile(m: int, n: int, k: int, rt: Runtime | str | None = None, repeat: int = 5,
                    seed: int = 0):
     """Measure C = A B of the given shape on ``rt`` and return an
@@ -331,13 +349,7 @@ def matmul_profile(m: int, n: int, k: int, rt: Runtime | str | None = None, repe
     rng = np.random.default_rng(seed)
     a = rng.random((m, k), dtype=np.float32) - 0.5
     b = rng.random((k, n), dtype=np.float32) - 0.5
-    if rt.kind == "numpy":
-        t = rt.timeit(lambda: np.matmul(a, b), repeat=repeat, budget_s=1.0)
-    else:
-        engine = gemm_engine(rt)
-        da, db, dc = rt.to_device(a, "a"), rt.to_device(b, "b"), rt.empty((m, n), FLOAT, "c")
-        t = rt.timeit(lambda: engine.enqueue(da.data, db.data, dc.data, m, n, k),
-                      repeat=repeat, budget_s=1.0)
+    t = sgemm_timing(a, b, rt, repeat=repeat, budget_s=1.0)
     name = f"sgemm {m}" if m == n == k else f"sgemm {m}x{n}x{k}"
     return OpProfile(name, 2.0 * m * n * k, 4.0 * (m * k + k * n + m * n), t.median)
 

@@ -34,13 +34,10 @@ def gemv_sizes(kind: str, quick: bool) -> list[int]:
 
 
 def _sgemm_time(rt, n: int, repeat: int, budget: float) -> float:
-    from ..ops import gemm_engine
+    from ..ops import sgemm_timing
 
-    engine = gemm_engine(rt)
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
-    da, db, dc = rt.to_device(a, "a"), rt.to_device(a, "b"), rt.empty((n, n), np.float32, "c")
-    return rt.timeit(lambda: engine.enqueue(da.data, db.data, dc.data, n, n, n), warmup=1,
-                     repeat=repeat, budget_s=budget).median
+    return sgemm_timing(a, a, rt, repeat=repeat, budget_s=budget).median
 
 
 @register("quant", "int8_matmul")

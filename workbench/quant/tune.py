@@ -79,13 +79,23 @@ def gemv_candidates(rt: Runtime, base: QuantConfig) -> list[QuantConfig]:
     return out
 
 
+def _trial(rt: Runtime, cfg: QuantConfig, body: Callable[[], QuantTuneResult]) -> QuantTuneResult:
+    """Run ``body`` with ``cfg`` in force; a kernel that does not build is a failed result."""
+    set_quant_config(rt, cfg)
+    try:
+        return body()
+    except KernelBuildError as exc:
+        return QuantTuneResult(cfg, None, f"build failed: {exc.log.splitlines()[-1] if exc.log else exc}")
+    finally:
+        set_quant_config(rt, None)
+
+
 def _evaluate_gemv(rt: Runtime, cfg: QuantConfig, size: int, repeat: int) -> QuantTuneResult:
     from .kernels import int4_gemv
     from .params import pack_int4
 
-    set_quant_config(rt, cfg)
-    rng = np.random.default_rng(2)
-    try:
+    def body():
+        rng = np.random.default_rng(2)
         n, k = 37, 333  # rows past any ROWS, a partial last word
         q = rng.integers(-8, 8, (n, k)).astype(np.int8)
         x = rng.standard_normal((2, k)).astype(np.float32)
@@ -97,29 +107,23 @@ def _evaluate_gemv(rt: Runtime, cfg: QuantConfig, size: int, repeat: int) -> Qua
         prob = Int4Problem(rng.standard_normal((1, w.kq * 32)).astype(np.float32), w, rt)
         t = rt.timeit(prob.enqueue, warmup=2, repeat=repeat, budget_s=2.0)
         return QuantTuneResult(cfg, None, gbs=w.packed.nbytes / t.median / 1e9)
-    except KernelBuildError as exc:
-        return QuantTuneResult(cfg, None, f"build failed: {exc.log.splitlines()[-1] if exc.log else exc}")
-    finally:
-        set_quant_config(rt, None)
+
+    return _trial(rt, cfg, body)
 
 
 def _evaluate(rt: Runtime, cfg: QuantConfig, size: int, repeat: int) -> QuantTuneResult:
-    set_quant_config(rt, cfg)
-    rng = np.random.default_rng(1)
-    try:
+    def body():
+        rng = np.random.default_rng(1)
         m, n, k = 131, 77, 300
         a = rng.integers(-128, 128, (m, k)).astype(np.int8)
         b = rng.integers(-128, 128, (k, n)).astype(np.int8)
         if not np.array_equal(int8_matmul(a, b, rt), a.astype(np.int64) @ b.astype(np.int64)):
             return QuantTuneResult(cfg, None, "wrong answer")
         a = rng.integers(-128, 128, (size, size)).astype(np.int8)
-        prob = Int8Problem(a, a, rt)
-        t = rt.timeit(prob.enqueue, warmup=1, repeat=repeat, budget_s=2.0)
+        t = rt.timeit(Int8Problem(a, a, rt).enqueue, warmup=1, repeat=repeat, budget_s=2.0)
         return QuantTuneResult(cfg, 2.0 * size ** 3 / t.median / 1e9)
-    except KernelBuildError as exc:
-        return QuantTuneResult(cfg, None, f"build failed: {exc.log.splitlines()[-1] if exc.log else exc}")
-    finally:
-        set_quant_config(rt, None)
+
+    return _trial(rt, cfg, body)
 
 
 def tune_quant(rt: Runtime | str | None = None, size: int | None = None, quick: bool = False,

@@ -88,7 +88,7 @@ def bench_spmv(ctx: BenchContext) -> Iterator[BenchResult]:
 
 @register("sparse", "bsr")
 def bench_bsr(ctx: BenchContext) -> Iterator[BenchResult]:
-    from ..ops import FLOAT, gemm_engine
+    from ..ops import sgemm_timing
     from .ops import SpmmProblem, spmm
 
     rt = ctx.rt
@@ -104,17 +104,13 @@ def bench_bsr(ctx: BenchContext) -> Iterator[BenchResult]:
     if rt.kind == "numpy":
         t = rt.timeit(lambda: spmm(a, b, rt), repeat=repeat, budget_s=budget)
         c = spmm(a, b, rt)
-        dense_t = rt.timeit(lambda: w @ b, repeat=repeat, budget_s=budget).median
         note = "SciPy BSR"
     else:
         prob = SpmmProblem(a, b, rt)
         t = rt.timeit(prob.enqueue, warmup=1, repeat=repeat, budget_s=budget)
         c = prob.run()
-        engine = gemm_engine(rt)
-        da, db, dc = rt.to_device(w, "w"), rt.to_device(b, "b"), rt.empty((m, n), FLOAT, "c")
-        dense_t = rt.timeit(lambda: engine.enqueue(da.data, db.data, dc.data, m, n, k), warmup=1,
-                            repeat=repeat, budget_s=budget).median
         note = f"bsr_matmul {prob.params}"
+    dense_t = sgemm_timing(w, b, rt, repeat=repeat, budget_s=budget).median
     ref_t, ref_c = references.matmul(ctx.reference, w, b, repeat, budget)
     err = float(np.linalg.norm(c - ref_c) / np.linalg.norm(ref_c))
     flops = 2.0 * a.nblocks * bs[0] * bs[1] * n

@@ -29,10 +29,6 @@ from .formats import BlockSparseMatrix, CSRMatrix, default_block_shape
 FORMAT_NAMES = ("dense", "csr", "bsr")
 
 
-def _median(xs):
-    return float(np.median(xs)) if xs else float("nan")
-
-
 def format_latencies(w, n: int, rt: Runtime | str | None = None, formats=FORMAT_NAMES,
                      block_shape=None, repeat: int = 5, budget_s: float = 0.5) -> dict[str, float]:
     """Median seconds of C = W B for B (K, n) random, with W dense (M, K) in each of ``formats``.
@@ -41,37 +37,31 @@ def format_latencies(w, n: int, rt: Runtime | str | None = None, formats=FORMAT_
     ``spmm_csr``, ``bsr_matmul``). NumPy: host time of NumPy's matmul and SciPy's CSR / BSR
     products.
     """
-    from ..ops import FLOAT, gemm_engine
+    from ..ops import sgemm_timing
     from .ops import SpmmProblem
 
     rt = resolve_rt(rt)
     w = np.ascontiguousarray(w, np.float32)
     if w.ndim != 2:
         raise InputError("w", f"expected a 2-D weight matrix, got shape {w.shape}")
-    m, k = w.shape
+    k = w.shape[1]
     b = np.random.default_rng(0).standard_normal((k, n)).astype(np.float32)
     bs = block_shape or default_block_shape(rt)
     out = {}
     for fmt in formats:
         if fmt not in FORMAT_NAMES:
             raise InputError("formats", f"unknown format {fmt!r}; known: {FORMAT_NAMES}")
-        if rt.kind == "numpy":
-            if fmt == "dense":
-                fn = lambda: w @ b  # noqa: E731
-            else:
-                s = (CSRMatrix.from_dense(w) if fmt == "csr" else BlockSparseMatrix.from_dense(w, bs)).to_scipy()
-                fn = lambda s=s: s @ b  # noqa: E731
-            out[fmt] = rt.timeit(fn, warmup=1, repeat=repeat, budget_s=budget_s).median
+        if fmt == "dense":
+            out[fmt] = sgemm_timing(w, b, rt, repeat=repeat, budget_s=budget_s).median
             continue
-        with rt.launch_lock:
-            if fmt == "dense":
-                engine = gemm_engine(rt)
-                da, db, dc = rt.to_device(w, "w"), rt.to_device(b, "b"), rt.empty((m, n), FLOAT, "c")
-                fn = lambda: engine.enqueue(da.data, db.data, dc.data, m, n, k)  # noqa: E731
-            else:
-                a = CSRMatrix.from_dense(w) if fmt == "csr" else BlockSparseMatrix.from_dense(w, bs)
-                fn = SpmmProblem(a, b, rt).enqueue
-            out[fmt] = rt.timeit(fn, warmup=1, repeat=repeat, budget_s=budget_s).median
+        a = CSRMatrix.from_dense(w) if fmt == "csr" else BlockSparseMatrix.from_dense(w, bs)
+        if rt.kind == "numpy":
+            s = a.to_scipy()
+            out[fmt] = rt.timeit(lambda: s @ b, warmup=1, repeat=repeat, budget_s=budget_s).median
+        else:
+            with rt.launch_lock:
+                out[fmt] = rt.timeit(SpmmProblem(a, b, rt).enqueue, warmup=1, repeat=repeat,
+                                     budget_s=budget_s).median
     return out
 
 
@@ -160,10 +150,10 @@ def crossover_sweep(m: int, k: int, n: int, rt: Runtime | str | None = None,
     rt = resolve_rt(rt)
     bs = block_shape or default_block_shape(rt)
     rng = np.random.default_rng(seed)
+    from .prune import check_sparsity
+
     rows = []
     for s in sparsities:
-        from .prune import check_sparsity
-
         s = check_sparsity(s)
         w = rng.standard_normal((m, k)).astype(np.float32)
         if structured_blocks:

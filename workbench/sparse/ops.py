@@ -54,12 +54,16 @@ def _cached(obj, key, make):
     return cache[key]
 
 
+def _scipy(a):
+    """The SciPy form, built once per matrix (``to_scipy`` copies the arrays every call)."""
+    return _cached(a, "scipy", a.to_scipy)
+
+
 def _bsr_as_csr(a: BlockSparseMatrix) -> CSRMatrix:
     """The block matrix's stored entries (zeros inside blocks included) as padded-shape CSR."""
     def make():
         import scipy.sparse as sp
 
-        mb, kb = a.block_grid
         bsr = sp.bsr_matrix((a.blocks, a.indices, a.indptr), shape=a.padded_shape, blocksize=a.block_shape)
         csr = bsr.tocsr()
         csr.sort_indices()
@@ -228,7 +232,7 @@ def spmv(a, x, rt: Runtime | str | None = None, *, variant: str | None = None) -
     a = as_sparse(a)
     x = _dense_vector(x, a.shape[1])
     if rt.kind == "numpy":
-        return np.asarray(a.to_scipy() @ x, np.float32).reshape(-1)
+        return np.asarray(_scipy(a) @ x, np.float32).reshape(-1)
     with rt.launch_lock:
         return SpmvProblem(a, x, rt, variant).run()
 
@@ -251,8 +255,6 @@ class SpmmProblem:
     """C = A B on the device (CSR: ``spmm_csr``; block-sparse: ``bsr_matmul``)."""
 
     def __init__(self, a, b: np.ndarray, rt: Runtime, params: dict | None = None):
-        import pyopencl.array as cla
-
         self.rt, self.a = rt, as_sparse(a)
         self.m, self.n = self.a.shape[0], b.shape[1]
         if isinstance(self.a, BlockSparseMatrix):
@@ -277,7 +279,6 @@ class SpmmProblem:
             self.c = rt.empty((max(self.m, 1), max(self.n, 1)), np.float32, "c")
             self.bufs = _device_csr(self.a, rt)
             self.prog = rt.program("spmv")
-        self._cla = cla
 
     def enqueue(self) -> list:
         if self.m == 0 or self.n == 0:
@@ -313,6 +314,6 @@ def spmm(a, b, rt: Runtime | str | None = None) -> np.ndarray:
     a = as_sparse(a)
     b = _dense_matrix(b, a.shape[1])
     if rt.kind == "numpy":
-        return np.asarray(a.to_scipy() @ b, np.float32)
+        return np.asarray(_scipy(a) @ b, np.float32)
     with rt.launch_lock:
         return SpmmProblem(a, b, rt).run()
