@@ -13,11 +13,13 @@ from .devices import devices_page
 from .quantization import QuantizationPage
 from .roofline import RooflinePage
 from .session import Session
+from .sparsity import SparsityPage
 
 PAGES = [
     ("Devices", devices_page),
     ("Roofline", RooflinePage),
     ("Quantization", QuantizationPage),
+    ("Sparsity", SparsityPage),
 ]
 
 

@@ -143,3 +143,21 @@ def test_quantization_page_trains_and_fills_the_grid(server, page, tmp_path):
     page.get_by_text("Press Train").first.wait_for(timeout=30000)
     page.locator(".slick-viewport").first.get_by_text("int4_gemv").first.wait_for(timeout=30000)
     assert not page.problems, page.problems
+
+
+def test_sparsity_page_prunes_live_and_reloads(server, page, tmp_path):
+    page.goto(server["url"] + "/?page=Sparsity")
+    page.get_by_text("No pruning runs yet").first.wait_for(timeout=30000)
+    steps = page.get_by_label("Pruning steps")
+    steps.fill("4")
+    steps.press("Enter")
+    page.get_by_role("button", name="Start").click()
+    page.get_by_text("Step 1/4").wait_for(timeout=120000)
+    page.get_by_text("finished and stored").wait_for(timeout=180000)
+    assert page.locator("canvas").count() >= 4  # curve, latency, layer bars, sweep
+    page.get_by_role("button", name="Crossover sweep").click()
+    page.get_by_text("Crossover on").wait_for(timeout=180000)
+    page.screenshot(path=os.environ.get("WB_SHOT_SPARSITY", str(tmp_path / "sparsity.png")), full_page=True)
+    page.reload()  # the run is in the store
+    page.get_by_text("Showing stored run").first.wait_for(timeout=30000)
+    assert not page.problems, page.problems

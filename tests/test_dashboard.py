@@ -64,3 +64,41 @@ def test_quantization_page_trains_calibrates_and_runs_the_grid(tmp_path, monkeyp
     assert list(page.grid_fig.source.data["kernel"]) == ["int8_matmul", "int4_gemv"]
     fresh = QuantizationPage(Session("numpy", store))  # a reload shows the stored grid
     assert len(fresh.grid_fig.source.data["method"]) == len(page.grid_fig.source.data["method"])
+
+
+def test_sparsity_page_prunes_stops_resumes_and_reloads(runtime, tmp_path, monkeypatch):
+    from workbench.dashboards import sparsity
+    from workbench.dashboards.sparsity import SparsityPage
+
+    monkeypatch.setitem(sparsity.EPOCHS, "MLP", 3)
+    monkeypatch.setattr(sparsity, "sweep_shape", lambda rt: (96, 64, 16))
+    store = Store(tmp_path / "s.db")
+    page = SparsityPage(Session(runtime.info.id, store))
+    assert "No pruning runs yet" in page.status.object and page.resume_button.disabled
+    page.steps.value, page.epochs.value, page.final.value = 3, 1, 0.8
+
+    async def start_then_stop():  # Stop pressed while the second step runs
+        task = asyncio.ensure_future(page._on_start())
+        while page.pruner is None or page.pruner.step_ < 2:
+            await asyncio.sleep(0.01)
+        page._on_stop()
+        await task
+
+    asyncio.run(start_then_stop())
+    assert "stopped" in page.status.object, page.status.object
+    assert not page.resume_button.disabled and not page.pruner.done
+    n = len(page.curve.source.data["sparsity"])
+    assert 2 <= n < 4 and store.runs("prune")[0]["status"] == "stopped"
+    asyncio.run(page._on_resume())
+    assert "finished and stored" in page.status.object, page.status.object
+    assert len(page.curve.source.data["sparsity"]) == 4 and page.resume_button.disabled
+    assert abs(page.curve.source.data["sparsity"][-1] - 0.8) < 0.01
+    assert set(page.layers.source.data["layer"]) == {"0", "2"}
+    assert len(page.latency.sources["csr"].data["us"]) == 4
+    assert store.runs("prune")[0]["status"] == "finished"
+    fresh = SparsityPage(Session(runtime.info.id, store))  # a reload shows the stored run
+    assert "Showing stored run" in fresh.status.object
+    assert list(fresh.curve.source.data["sparsity"]) == list(page.curve.source.data["sparsity"])
+    asyncio.run(fresh._on_sweep())
+    assert "Crossover on" in fresh.status.object, fresh.status.object
+    assert len(fresh.sweep.sources["dense"].data["us"]) == 7

@@ -50,3 +50,37 @@ def test_quantization_panel_calibrates_and_streams_the_grid(runtime, tmp_path):
     assert {p.kernel for p in points} == {"int8_matmul", "int4_gemv"}
     assert all(p.nbytes < p.float_nbytes / 3 for p in points)
     assert len(load_grid(runtime, store)) == 4
+
+
+def test_sparsity_panel_prunes_stops_resumes_and_sweeps(runtime, tmp_path):
+    from workbench.data import digits
+    from workbench.nn import MLP, train
+    from workbench.widgets import SparsityPanel
+
+    data = digits()
+    model = MLP()
+    train(model, data, epochs=3, rt="numpy")
+    store = Store(tmp_path / "s.db")
+    panel = SparsityPanel(model, data, device=runtime, store=store)
+    assert len(panel.out.outputs) == 4  # curve, latency, layer bars, sweep
+    steps = panel.prune(final_sparsity=0.8, n_steps=2, finetune_epochs=1)
+    assert [s.step for s in steps] == [0, 1, 2] and abs(steps[-1].sparsity - 0.8) < 0.01
+    assert "finished" in panel.status.value and panel.resume_button.disabled
+    assert len(panel.curve.source.data["accuracy"]) == 3 and len(panel.latency.sources["bsr"].data["us"]) == 3
+    assert float(abs(model.linear_layers()[0][1].effective_weight()).min()) > 0  # the panel's model stays dense
+    # Stop during a run (as the Stop button does, from the UI thread); resume finishes it.
+    seen = []
+
+    def stop_after_first(step):
+        seen.append(step)
+        if len(seen) == 2:
+            panel.stop()
+
+    original = panel.layers.set_step
+    panel.layers.set_step = lambda step: (original(step), stop_after_first(step))
+    steps = panel.prune(final_sparsity=0.8, n_steps=3, finetune_epochs=1)
+    assert len(steps) < 4 and not panel.pruner.done and not panel.resume_button.disabled
+    steps = panel.resume()
+    assert len(steps) == 4 and panel.pruner.done
+    result = panel.sweep(64, 64, 8, sparsities=(0.0, 0.9))
+    assert len(panel.sweep_fig.sources["csr"].data["us"]) == 2 and set(result["crossover"]) == {"csr", "bsr"}

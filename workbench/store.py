@@ -174,12 +174,13 @@ class Store:
             )
 
     def finish_run(self, run_id: int, status: str = "finished") -> None:
+        """Set the run's status; ``"running"`` reopens a stopped run (a resume)."""
         if status not in RUN_STATUSES:
             raise InputError("status", f"expected one of {RUN_STATUSES}, got {status!r}")
         with self._tx() as conn:
             conn.execute(
                 "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?",
-                (status, time.time(), int(run_id)),
+                (status, None if status == "running" else time.time(), int(run_id)),
             )
 
     def runs(self, kind: str | None = None) -> list[dict]:

@@ -11,16 +11,16 @@ Format choice (:mod:`.choose`): :func:`choose_format`, :func:`crossover_sweep`,
 from .formats import FORMATS, BlockSparseMatrix, CSCMatrix, CSRMatrix, default_block_shape
 from .ops import SPMV_VARIANTS, SpmmProblem, SpmvProblem, as_sparse, spmm, spmv, spmv_variant
 
-from .choose import (DynamicSparseActivations, FormatChoice, choose_format, crossover_sweep,
-                     format_latencies, predict_latencies)
-from .gradual import GradualPruner, PruneStep, polynomial_schedule
+from .choose import (DynamicSparseActivations, FormatChoice, choose_format, crossover_sparsity,
+                     crossover_sweep, format_latencies, predict_latencies)
+from .gradual import GradualPruner, PruneStep, load_prune_runs, polynomial_schedule
 from .model import SparseLinear, densify, sparsify
 from .prune import (global_magnitude_prune, magnitude_prune, model_sparsity, prune_channels,
                     prune_filters, prune_heads)
 
 __all__ = [
     "DynamicSparseActivations", "FormatChoice", "GradualPruner", "PruneStep", "choose_format",
-    "crossover_sweep", "format_latencies", "global_magnitude_prune", "magnitude_prune",
+    "crossover_sparsity", "crossover_sweep", "format_latencies", "global_magnitude_prune", "load_prune_runs", "magnitude_prune",
     "model_sparsity", "polynomial_schedule", "predict_latencies", "prune_channels", "prune_filters",
     "prune_heads", "SparseLinear", "densify", "sparsify",
     "FORMATS", "SPMV_VARIANTS", "BlockSparseMatrix", "CSCMatrix", "CSRMatrix", "SpmmProblem",

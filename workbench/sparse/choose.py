@@ -164,18 +164,34 @@ def crossover_sweep(m: int, k: int, n: int, rt: Runtime | str | None = None,
             w *= rng.random((m, k)) >= s
         t = format_latencies(w, n, rt, block_shape=bs, repeat=repeat, budget_s=0.3)
         rows.append({"sparsity": s, **t})
-    cross = {}
-    for fmt in ("csr", "bsr"):
-        cross[fmt] = None
-        for a, b in zip(rows, rows[1:]):
-            ra, rb = a[fmt] / a["dense"], b[fmt] / b["dense"]
-            if ra <= 1.0:
-                cross[fmt] = a["sparsity"]
-                break
-            if rb <= 1.0:
-                cross[fmt] = a["sparsity"] + (b["sparsity"] - a["sparsity"]) * (ra - 1.0) / (ra - rb)
-                break
+    cross = {fmt: crossover_sparsity(rows, fmt) for fmt in ("csr", "bsr")}
     return {"shape": (m, k, n), "block_shape": bs, "points": rows, "crossover": cross}
+
+
+def crossover_sparsity(points, fmt: str) -> float | None:
+    """The lowest sparsity from which ``fmt`` is faster than dense.
+
+    ``points``: dicts (or objects) with ``sparsity`` and seconds per format (keys ``"dense"`` and
+    ``fmt``, or a ``latency_s`` dict as in :class:`~workbench.sparse.gradual.PruneStep`), in any
+    order. The ratio t_fmt / t_dense is interpolated linearly between neighbouring sparsities;
+    None when it stays above 1 (or no point has both timings).
+    """
+    rows = []
+    for p in points:
+        if isinstance(p, dict):
+            s, t = p["sparsity"], p.get("latency_s", p)
+        else:
+            s, t = p.sparsity, p.latency_s
+        if t.get("dense") and t.get(fmt) is not None:
+            rows.append((float(s), t[fmt] / t["dense"]))
+    rows.sort()
+    for i, (s, r) in enumerate(rows):
+        if r <= 1.0:
+            if i == 0:
+                return s
+            s0, r0 = rows[i - 1]
+            return s0 + (s - s0) * (r0 - 1.0) / (r0 - r)
+    return None
 
 
 class DynamicSparseActivations:

@@ -19,6 +19,8 @@ from ..errors import InputError
 from ..runtime import Runtime, resolve_rt
 from .prune import check_sparsity, global_magnitude_prune, magnitude_prune, model_sparsity
 
+PRUNE_KIND = "prune"  # store run kind
+
 
 def polynomial_schedule(t, initial_sparsity: float = 0.0, final_sparsity: float = 0.9,
                         start_step: int = 0, n_steps: int = 10, interval: int = 1):
@@ -124,9 +126,14 @@ class GradualPruner:
 
         self._stop.clear()
         if self.store is not None and self.run_id_ is None:
+            name, layer = self._largest_layer()
             params = {"model": self.model.kind, "config": self.model.config(), "final_sparsity": self.final_sparsity,
-                      "n_steps": self.n_steps, "finetune_epochs": self.finetune_epochs, "scope": self.scope}
-            self.run_id_ = self.store.start_run("prune", params, device=self.rt.name)
+                      "n_steps": self.n_steps, "finetune_epochs": self.finetune_epochs, "scope": self.scope,
+                      "device_key": self.rt.info.key, "latency_layer": name,
+                      "latency_shape": [*layer.weight_matrix().T.shape, self.latency_batch]}
+            self.run_id_ = self.store.start_run(PRUNE_KIND, params, device=self.rt.name)
+        elif self.store is not None and not self.done:
+            self.store.finish_run(self.run_id_, "running")  # a resume
         if self.step_ == 0:
             point = self._measure(0, 0.0)
             self._record(point)
@@ -160,3 +167,29 @@ class GradualPruner:
 
     def summary(self) -> list[dict]:
         return [asdict(p) for p in self.history_]
+
+
+def load_prune_runs(rt: Runtime | str | None = None, store=None) -> list[tuple[dict, list[PruneStep]]]:
+    """Gradual pruning runs of ``rt``'s device in the store, newest first, each as (run, steps):
+    ``run`` is the store's record (``params``, ``status``, ...), ``steps`` its :class:`PruneStep`
+    points rebuilt from the logged metrics."""
+    from ..store import Store
+
+    rt = resolve_rt(rt)
+    store = store or Store()
+    out = []
+    for run in store.runs(PRUNE_KIND):
+        if run["params"].get("device_key") != rt.info.key:
+            continue
+        steps = []
+        for v in store.metrics(run["id"]):
+            if v.get("accuracy") is None:
+                continue
+            lat = {k[len("latency_"):-2]: x for k, x in v.items()
+                   if k.startswith("latency_") and k.endswith("_s") and x is not None}
+            layers = {k[len("sparsity_"):]: x for k, x in v.items() if k.startswith("sparsity_")}
+            sparsity = v.get("sparsity") or 0.0
+            steps.append(PruneStep(int(v["step"]), v.get("target") or 0.0, sparsity, v["accuracy"],
+                                   {**layers, "total": sparsity}, lat))
+        out.append((run, steps))
+    return out

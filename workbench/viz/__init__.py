@@ -2,6 +2,7 @@
 
 from .quant import CalibrationFigure, GridFigure, LayerErrorFigure
 from .roofline import RooflineFigure, ceilings_html, roofline_figure
+from .sparse import FormatLatencyFigure, LayerSparsityFigure, PruneCurveFigure
 
-__all__ = ["CalibrationFigure", "GridFigure", "LayerErrorFigure", "RooflineFigure", "ceilings_html",
-           "roofline_figure"]
+__all__ = ["CalibrationFigure", "FormatLatencyFigure", "GridFigure", "LayerErrorFigure",
+           "LayerSparsityFigure", "PruneCurveFigure", "RooflineFigure", "ceilings_html", "roofline_figure"]

@@ -2,5 +2,6 @@
 
 from .quantization import QuantizationPanel
 from .roofline import RooflinePanel
+from .sparsity import SparsityPanel
 
-__all__ = ["QuantizationPanel", "RooflinePanel"]
+__all__ = ["QuantizationPanel", "RooflinePanel", "SparsityPanel"]
