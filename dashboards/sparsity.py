@@ -23,6 +23,9 @@ from workbench.viz import FormatLatencyFigure, LayerSparsityFigure, PruneCurveFi
 from .session import Session
 
 EPOCHS = {"MLP": 15, "ConvNet": 10}
+# (fine-tune epochs per step, learning rate) that keep each model within a point of dense at 90%
+# (tests/test_prune.py; 10 steps)
+FINETUNE = {"MLP": (5, 1e-3), "ConvNet": (8, 3e-3)}
 
 
 def sweep_shape(rt) -> tuple[int, int, int]:
@@ -47,8 +50,9 @@ class SparsityPage(pn.viewable.Viewer):
         self.model_select = pn.widgets.Select(label="Model", options=list(EPOCHS), value="MLP", width=120)
         self.final = pn.widgets.FloatSlider(label="Final sparsity", start=0.5, end=0.98, step=0.01, value=0.9,
                                             width=180)
-        self.steps = pn.widgets.IntInput(label="Pruning steps", value=8, start=1, end=50, width=110)
-        self.epochs = pn.widgets.IntInput(label="Fine-tune epochs / step", value=3, start=0, end=20, width=150)
+        self.steps = pn.widgets.IntInput(label="Pruning steps", value=10, start=1, end=50, width=110)
+        self.epochs = pn.widgets.IntInput(label="Fine-tune epochs / step", value=FINETUNE["MLP"][0], start=0,
+                                          end=20, width=150)
         self.scope = pn.widgets.Select(label="Scope", options=["global", "layer"], value="global", width=100)
         self.start_button = pn.widgets.Button(label="Start", color="primary", width=90)
         self.stop_button = pn.widgets.Button(label="Stop", color="warning", width=90, disabled=True)
@@ -66,6 +70,7 @@ class SparsityPage(pn.viewable.Viewer):
         self.resume_button.on_click(self._on_resume)
         self.sweep_button.on_click(self._on_sweep)
         self.stored.param.watch(lambda e: self._show_stored(e.new), "value")
+        self.model_select.param.watch(lambda e: setattr(self.epochs, "value", FINETUNE[e.new][0]), "value")
         session.param.watch(lambda _: self._load_stored(), "rt")
         self._load_stored()
 
@@ -120,7 +125,8 @@ class SparsityPage(pn.viewable.Viewer):
                                                            evaluate_every_epoch=False))
             self.pruner = GradualPruner(model, self.data, final_sparsity=self.final.value,
                                         n_steps=self.steps.value, finetune_epochs=self.epochs.value,
-                                        scope=self.scope.value, rt=rt, store=self.session.store)
+                                        lr=FINETUNE[kind][1], scope=self.scope.value, rt=rt,
+                                        store=self.session.store)
             self._show_steps([])
             await self._prune()
         except Exception as exc:

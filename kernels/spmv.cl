@@ -16,6 +16,7 @@
 //                   (row, column), the column index fastest, so the reads of a row of B coalesce.
 //
 // Tunables: WG (work-group size), VEC (lanes per row or unit, a power of two dividing WG), CHUNK.
+// IDX_T: the column index type, ushort for K <= 65536 (2 bytes a non-zero less to stream), else int.
 
 #ifndef WG
 #define WG 256
@@ -23,8 +24,11 @@
 #ifndef VEC
 #define VEC 32
 #endif
+#ifndef IDX_T
+#define IDX_T int
+#endif
 
-kernel void spmv_scalar(const global int* restrict ptr, const global int* restrict idx,
+kernel void spmv_scalar(const global int* restrict ptr, const global IDX_T* restrict idx,
                         const global float* restrict val, const global float* restrict x,
                         global float* restrict y, const int M)
 {
@@ -53,7 +57,7 @@ inline float lanes_sum(local float* red, const int lid, const int lane, const fl
 
 // Global size: ceil(M / (WG / VEC)) * WG.
 __attribute__((reqd_work_group_size(WG, 1, 1)))
-kernel void spmv_vector(const global int* restrict ptr, const global int* restrict idx,
+kernel void spmv_vector(const global int* restrict ptr, const global IDX_T* restrict idx,
                         const global float* restrict val, const global float* restrict x,
                         global float* restrict y, const int M)
 {
@@ -72,7 +76,7 @@ kernel void spmv_vector(const global int* restrict ptr, const global int* restri
 // units: U of them, unit u sums row unit_row[u] from non-zero unit_start[u] to at most CHUNK
 // further (and never past the row's end). Global size: ceil(U / (WG / VEC)) * WG.
 __attribute__((reqd_work_group_size(WG, 1, 1)))
-kernel void spmv_split(const global int* restrict ptr, const global int* restrict idx,
+kernel void spmv_split(const global int* restrict ptr, const global IDX_T* restrict idx,
                        const global float* restrict val, const global float* restrict x,
                        global float* restrict y, const global int* restrict unit_row,
                        const global int* restrict unit_start, global float* restrict partial,
@@ -114,7 +118,7 @@ kernel void spmv_split_sum(const global int* restrict rows, const global int* re
 }
 
 // Global size (ceil(N / WG) * WG, M) with local (WG, 1) on GPUs.
-kernel void spmm_csr(const global int* restrict ptr, const global int* restrict idx,
+kernel void spmm_csr(const global int* restrict ptr, const global IDX_T* restrict idx,
                      const global float* restrict val, const global float* restrict B,
                      global float* restrict C, const int M, const int N, const int ldb, const int ldc)
 {

@@ -119,6 +119,8 @@ def test_gradual_pruning_to_ninety_percent_keeps_the_mlp_within_a_point(trained_
     (lambda m: sparse.global_magnitude_prune(m, -0.1), "sparsity"),
     (lambda m: sparse.magnitude_prune(m, 0.5, layers=["7"]), "layers"),
     (lambda m: sparse.prune_channels(m, 1.5), "amount"),
+    (lambda m: sparse.prune_channels(m, 0.0, 0.5), "layers"),  # arguments swapped
+    (lambda m: sparse.prune_channels(m, 0.5, "2"), "layers"),  # the output layer
     (lambda m: sparse.prune_filters(m, 0.5), "model"),
     (lambda m: sparse.prune_heads(m, 0.5), "model"),
     (lambda m: sparse.polynomial_schedule(1, 0.0, 0.9, n_steps=0), "n_steps"),
@@ -171,3 +173,27 @@ def test_dynamic_sparse_activations_switch_and_fall_back(runtime):
     assert paths[0] == "dense" and paths[1] == "sparse"
     with pytest.raises(InputError):
         dyn(np.ones((2, 3)))
+
+
+@pytest.mark.slow
+def test_gradual_pruning_to_ninety_percent_keeps_the_convnet_within_a_point(digits):
+    cnn = nn.ConvNet(seed=0)
+    nn.train(cnn, digits, epochs=20, rt="numpy")
+    dense = nn.evaluate(cnn, digits.x_test, digits.y_test, "numpy")
+    g = sparse.GradualPruner(cnn, digits, final_sparsity=0.9, finetune_epochs=8, lr=3e-3, rt="numpy",
+                             latency=False).fit()
+    last = g.history_[-1]
+    assert last.sparsity == pytest.approx(0.9, abs=1e-3)
+    assert last.accuracy >= dense - 0.01
+
+
+@pytest.mark.slow
+def test_half_the_filters_stay_within_two_points_and_run_faster(digits):
+    cnn = nn.ConvNet(seed=0)
+    nn.train(cnn, digits, epochs=20, rt="numpy")
+    dense = nn.evaluate(cnn, digits.x_test, digits.y_test, "numpy")
+    thin = sparse.prune_filters(cnn, 0.5)
+    nn.train(thin, digits, epochs=10, lr=3e-3, rt="numpy", seed=1)
+    assert nn.evaluate(thin, digits.x_test, digits.y_test, "numpy") >= dense - 0.02
+    # fewer flops by construction (speed itself is measured in tutorial 03 and the notes, not here)
+    assert thin.channels == [8, 16] and thin.nbytes() < cnn.nbytes() / 2

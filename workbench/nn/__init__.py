@@ -13,10 +13,10 @@ from .io import load, save
 from .layers import Conv2d, Dense, Flatten, Layer, MaxPool2d, MultiHeadSelfAttention, ReLU, Reshape
 from .models import MLP, MODELS, AttentionNet, ConvNet, Sequential
 from .optim import SGD, Adam, Optimizer
-from .training import cross_entropy, evaluate, train
+from .training import cross_entropy, evaluate, measure_latency, train
 
 __all__ = [
     "MLP", "MODELS", "Adam", "AttentionNet", "Conv2d", "ConvNet", "Dense", "Flatten", "Layer", "MaxPool2d",
     "MultiHeadSelfAttention", "Optimizer", "ReLU", "Reshape", "SGD", "Sequential",
-    "cross_entropy", "evaluate", "load", "save", "train",
+    "cross_entropy", "evaluate", "load", "measure_latency", "save", "train",
 ]

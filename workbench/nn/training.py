@@ -111,3 +111,12 @@ def train(model, data, epochs: int = 20, lr: float = 1e-3, batch_size: int = 32,
         if on_step is not None and on_step(record) is False:
             break
     return history
+
+
+def measure_latency(model, x, rt: Runtime | str | None = None, repeat: int = 5) -> float:
+    """Median host wall time in seconds of one forward pass over ``x`` on ``rt`` (transfers
+    included: what a caller of ``model.forward`` waits for)."""
+    rt = resolve_rt(rt)
+    x = as_array(x, "x", ndim=2, finite=True)
+    t = rt.host_timeit(lambda: model.forward(x, rt), warmup=1, repeat=repeat, budget_s=2.0)
+    return t.median

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..nn.layers import Conv2d, Dense
-from ..nn.training import cross_entropy, evaluate, train
+from ..nn.training import cross_entropy, evaluate, measure_latency, train  # measure_latency: re-exported
 from ..runtime import Runtime, resolve_rt
 from ..validation import as_array
 from .calibrate import METHODS, calibrate
@@ -207,14 +207,6 @@ def quantize_model(model, calib_x, method: str = "minmax", bits=8, per_channel: 
         ql = layer.quantized = QuantizedLinear(name, w, layer.bias, wparams, act)
         reports.append(LayerReport(name, layer.kind, w.shape, b, ql.kernel, ql.nbytes, ql.weight_mse))
     return QuantizedModel(qmodel, reports, method, per_channel)
-
-
-def measure_latency(model, x, rt: Runtime | str | None = None, repeat: int = 5) -> float:
-    """Median host wall time in seconds of one forward pass over ``x`` (transfers included)."""
-    rt = resolve_rt(rt)
-    x = as_array(x, "x", ndim=2, finite=True)
-    t = rt.host_timeit(lambda: model.forward(x, rt), warmup=1, repeat=repeat, budget_s=2.0)
-    return t.median
 
 
 # -- quantization-aware training ---------------------------------------------------------------

@@ -3,8 +3,9 @@
 * ``spmv <family> <rows>``: y = A x for a random (uniform columns) and a power-law (Zipf row
   lengths, a few rows of 10^4+) matrix with 32 non-zeros per row on average: about 2M rows on a
   GPU, 200k on a CPU (``quick``: 200k / 50k). Reference in the same run: SciPy's CSR product on
-  a CPU, ``torch`` CSR (cuSPARSE) on a CUDA machine. GB/s counts 12 nnz + 4 (M + 1) + 4 K + 4 M
-  bytes (values, indices, pointers, x once, y).
+  a CPU, ``torch`` CSR (cuSPARSE) on a CUDA machine. GB/s counts A's bytes as stored (4 nnz
+  values, 2 nnz (uint16, up to 65,536 columns: the quick CPU size) or 4 nnz column indices,
+  4 (M + 1) pointers) + 4 K + 4 M (x once, y).
 * ``bsr 4096x4096x512 @90%``: block-sparse (90% of 32 x 32 blocks zero; 16 x 16 on CPUs) times
   dense, against our own dense SGEMM on the same shape (the issue's metric) and the reference's
   dense product; CPUs use 1024 x 1024 x 256.
@@ -63,7 +64,7 @@ def bench_spmv(ctx: BenchContext) -> Iterator[BenchResult]:
     for family in ("random", "power-law"):
         a = random_csr(m, m, 32, family, seed=1)
         x = np.random.default_rng(2).standard_normal(m).astype(np.float32)
-        nbytes = 12.0 * a.nnz + 4.0 * (m + 1) + 8.0 * m
+        nbytes = a.nbytes + 8.0 * m  # A's arrays (index width as stored), x once, y
         if rt.kind == "numpy":
             t = rt.timeit(lambda: spmv(a, x, rt), repeat=repeat, budget_s=budget)
             y, note = spmv(a, x, rt), "SciPy (the NumPy backend is the reference itself)"
@@ -123,3 +124,44 @@ def bench_bsr(ctx: BenchContext) -> Iterator[BenchResult]:
         ceiling="fp32", reference_s=ref_t.median, ratio=ref_t.median / t.median, rel_error=err,
         note=f"{note}; {dense_t / t.median:.2f}x our dense SGEMM ({dense_t * 1e3:.3f} ms); reference: dense product",
     )
+
+
+def spmv_profile(a, rt, repeat: int = 10, name: str | None = None):
+    """:class:`~workbench.roofline.OpProfile` of y = A x on ``rt``: 2 nnz flops; bytes as the
+    benchmark counts them (A's arrays as stored, x once, y)."""
+    from ..roofline import OpProfile
+    from ..runtime import resolve_rt
+    from .ops import SpmvProblem, as_sparse, spmv
+
+    rt = resolve_rt(rt)
+    a = as_sparse(a)
+    m, k = a.shape
+    x = np.random.default_rng(0).standard_normal(k).astype(np.float32)
+    if rt.kind == "numpy":
+        t = rt.timeit(lambda: spmv(a, x, rt), repeat=repeat, budget_s=1.0)
+    else:
+        t = rt.timeit(SpmvProblem(a, x, rt).enqueue, warmup=1, repeat=repeat, budget_s=1.0)
+    nbytes = a.nbytes + 4.0 * (k + m)
+    return OpProfile(name or f"spmv {m:,} rows", 2.0 * max(a.nnz, 1), nbytes, t.median)
+
+
+def spmm_profile(a, n: int, rt, repeat: int = 5, name: str | None = None):
+    """:class:`~workbench.roofline.OpProfile` of C = A B (A CSR or block-sparse (M, K), B dense
+    (K, n)): flops of the stored non-zeros (whole blocks for block-sparse), bytes of A's arrays,
+    B read once and C written once (the least traffic)."""
+    from ..roofline import OpProfile
+    from ..runtime import resolve_rt
+    from .ops import SpmmProblem, as_sparse, spmm
+
+    rt = resolve_rt(rt)
+    a = as_sparse(a)
+    m, k = a.shape
+    b = np.random.default_rng(0).standard_normal((k, n)).astype(np.float32)
+    if rt.kind == "numpy":
+        t = rt.timeit(lambda: spmm(a, b, rt), repeat=repeat, budget_s=1.0)
+    else:
+        t = rt.timeit(SpmmProblem(a, b, rt).enqueue, warmup=1, repeat=repeat, budget_s=1.0)
+    stored = a.nblocks * a.block_shape[0] * a.block_shape[1] if isinstance(a, BlockSparseMatrix) else a.nnz
+    kind = "bsr" if isinstance(a, BlockSparseMatrix) else "csr"
+    return OpProfile(name or f"spmm {kind} {m}x{k}x{n}", 2.0 * max(stored, 1) * n,
+                     a.nbytes + 4.0 * (k * n + m * n), t.median)

@@ -126,10 +126,15 @@ def spmv_variant(a: CSRMatrix, rt: Runtime | str | None = None) -> tuple[str, di
 
 
 # -- device-resident problems ------------------------------------------------------------------
+def _idx_t(a: CSRMatrix) -> str:
+    """The kernels' IDX_T for ``a``'s column indices."""
+    return "ushort" if a.indices.dtype == np.uint16 else "int"
+
+
 def _device_csr(a: CSRMatrix, rt):
     def make():
         # OpenCL has no zero-length buffers: an empty matrix keeps one unused element
-        idx = a.indices if a.nnz else np.zeros(1, np.int32)
+        idx = a.indices if a.nnz else np.zeros(1, a.indices.dtype)
         val = a.data if a.nnz else np.zeros(1, np.float32)
         return (rt.to_device(a.indptr, "indptr").data, rt.to_device(idx, "indices").data,
                 rt.to_device(val, "values").data)
@@ -182,7 +187,7 @@ class SpmvProblem:
         self.x = rt.to_device(xp, "x")
         self.y = cla.empty(rt.queue, max(1, m_pad), np.float32)
         self.bufs = _device_csr(self.a, rt)
-        self.prog = rt.program("spmv", **{k: v for k, v in p.items() if k in ("WG", "VEC")})
+        self.prog = rt.program("spmv", IDX_T=_idx_t(self.a), **{k: v for k, v in p.items() if k in ("WG", "VEC")})
         if self.variant == "split":
             plan = _split_plan(self.a, int(p["CHUNK"]))
             self.units, rows = plan[0].size, plan[2]
@@ -225,8 +230,8 @@ def spmv(a, x, rt: Runtime | str | None = None, *, variant: str | None = None) -
     """``y = A x``: A (M, K) sparse, x (K,) float32; returns (M,) float32.
 
     ``variant`` forces an OpenCL kernel (``"scalar"``, ``"vector"``, ``"split"``); by default
-    :func:`spmv_variant` picks one from the row statistics. Bytes moved: about 8 nnz + 4 (M + 1)
-    for A plus 4 K (x, at best once) and 4 M (y); flops: 2 nnz.
+    :func:`spmv_variant` picks one from the row statistics. Bytes moved: ``a.nbytes`` (6 or 8 per
+    non-zero plus 4 (M + 1)) plus 4 K (x, at best once) and 4 M (y); flops: 2 nnz.
     """
     rt = resolve_rt(rt)
     a = as_sparse(a)
@@ -278,7 +283,7 @@ class SpmmProblem:
             self.b = rt.to_device(b, "b")
             self.c = rt.empty((max(self.m, 1), max(self.n, 1)), np.float32, "c")
             self.bufs = _device_csr(self.a, rt)
-            self.prog = rt.program("spmv")
+            self.prog = rt.program("spmv", IDX_T=_idx_t(self.a))
 
     def enqueue(self) -> list:
         if self.m == 0 or self.n == 0:

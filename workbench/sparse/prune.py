@@ -155,6 +155,20 @@ def _layer_index(model: Sequential, name: str, cls) -> int:
     return i
 
 
+def _layer_names(layers) -> list:
+    """``layers`` as a list of layer names: one name (str or int) or an iterable of them."""
+    if isinstance(layers, (str, int, np.integer)) and not isinstance(layers, bool):
+        return [layers]
+    try:
+        names = list(layers)
+    except TypeError:
+        raise InputError("layers", f"expected a layer name or a list of names, got {layers!r}") from None
+    for n in names:
+        if not isinstance(n, (str, int, np.integer)) or isinstance(n, bool):
+            raise InputError("layers", f"expected layer names, got {n!r}")
+    return names
+
+
 def prune_channels(model: Sequential, amount: float, layers=None) -> Sequential:
     """Remove ``amount`` of the hidden units of an MLP's Dense layers (default: every hidden
     one; the output layer is never pruned). Returns a new, smaller MLP."""
@@ -164,8 +178,7 @@ def prune_channels(model: Sequential, amount: float, layers=None) -> Sequential:
                                   f"and prune_heads for an AttentionNet (got {model.kind})")
     dense = [i for i, l in enumerate(model.layers) if isinstance(l, Dense)]
     hidden = dense[:-1]
-    chosen = hidden if layers is None else [_layer_index(model, n, Dense) for n in
-                                            ([layers] if isinstance(layers, str) else layers)]
+    chosen = hidden if layers is None else [_layer_index(model, n, Dense) for n in _layer_names(layers)]
     sizes, sliced = list(model.sizes), {}
     weights = {i: model.layers[i].effective_weight() for i in dense}
     biases = {i: model.layers[i].bias for i in dense}
@@ -191,8 +204,7 @@ def prune_filters(model: Sequential, amount: float, layers=None) -> Sequential:
     if model.kind != "ConvNet":
         raise InputError("model", f"prune_filters works on a ConvNet, got {model.kind}")
     convs = [i for i, l in enumerate(model.layers) if isinstance(l, Conv2d)]
-    chosen = convs if layers is None else [_layer_index(model, n, Conv2d) for n in
-                                           ([layers] if isinstance(layers, str) else layers)]
+    chosen = convs if layers is None else [_layer_index(model, n, Conv2d) for n in _layer_names(layers)]
     w = {i: l.effective_weight() for i, l in enumerate(model.layers) if isinstance(l, (Conv2d, Dense))}
     b = {i: l.bias for i, l in enumerate(model.layers) if isinstance(l, (Conv2d, Dense))}
     channels = list(model.channels)
