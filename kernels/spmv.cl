@@ -12,10 +12,18 @@
 //                   per row); VEC lanes sum a unit. A row of one unit is written straight to y,
 //                   longer rows leave a partial sum per unit that spmv_split_sum adds up. No
 //                   work-item is stuck with a row of 10^5 non-zeros while the rest idle.
+//   spmv_adaptive   CSR-Adaptive (Greathouse & Daga 2014): the host packs consecutive rows into
+//                   blocks of about NNZ non-zeros (at most 2 NNZ); a work-group streams a block's
+//                   products val * x into local memory with coalesced loads, then L = WG / rows
+//                   lanes (a power of two) sum each row from local memory. Rows longer than NNZ
+//                   are cut into chunks of LONG non-zeros that whole work-groups sum into
+//                   partial[]; spmv_split_sum adds them. Short and long rows alike keep every
+//                   lane busy, which row-per-lane-group kernels cannot on power-law matrices.
 //   spmm_csr        C = A B with B dense K x N (row-major, ldb), C M x N (ldc): one work-item per
 //                   (row, column), the column index fastest, so the reads of a row of B coalesce.
 //
-// Tunables: WG (work-group size), VEC (lanes per row or unit, a power of two dividing WG), CHUNK.
+// Tunables: WG (work-group size), VEC (lanes per row or unit, a power of two dividing WG), CHUNK,
+// NNZ (non-zeros per adaptive block; the block's local buffer holds 2 NNZ floats).
 // IDX_T: the column index type, ushort for K <= 65536 (2 bytes a non-zero less to stream), else int.
 
 #ifndef WG
@@ -26,6 +34,9 @@
 #endif
 #ifndef IDX_T
 #define IDX_T int
+#endif
+#ifndef NNZ
+#define NNZ 1024
 #endif
 
 kernel void spmv_scalar(const global int* restrict ptr, const global IDX_T* restrict idx,
@@ -101,6 +112,67 @@ kernel void spmv_split(const global int* restrict ptr, const global IDX_T* restr
         else
             partial[u] = sum;
     }
+}
+
+// blk[b] = (first row, rows, lo, hi) of a stream block, whose non-zeros are lo .. hi (at most
+// 2 NNZ); or (row, -1 - slot, lo, hi) for a chunk of a long row, summed into partial[slot].
+// Global size: (number of blocks) * WG.
+__attribute__((reqd_work_group_size(WG, 1, 1)))
+kernel void spmv_adaptive(const global int* restrict ptr, const global IDX_T* restrict idx,
+                          const global float* restrict val, const global float* restrict x,
+                          global float* restrict y, const global int4* restrict blk,
+                          global float* restrict partial)
+{
+    local float prod[2 * NNZ];
+    local float red[WG];
+    const int lid = get_local_id(0);
+    const int4 d = blk[get_group_id(0)];
+    const int lo = d.z, hi = d.w;
+    if (d.y < 0) { // a chunk of a long row: the whole group strides it
+        float sum = 0.0f;
+        for (int j = lo + lid; j < hi; j += WG)
+            sum = fma(val[j], x[idx[j]], sum);
+        red[lid] = sum;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int s = WG / 2; s > 0; s >>= 1) {
+            if (lid < s)
+                red[lid] += red[lid + s];
+            barrier(CLK_LOCAL_MEM_FENCE);
+        }
+        if (lid == 0)
+            partial[-1 - d.y] = red[0];
+        return;
+    }
+    const int r0 = d.x, rows = d.y;
+    for (int j = lo + lid; j < hi; j += WG)
+        prod[j - lo] = val[j] * x[idx[j]];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (rows > WG) { // many (mostly empty) rows: one work-item per row
+        for (int r = lid; r < rows; r += WG) {
+            float sum = 0.0f;
+            for (int j = ptr[r0 + r] - lo; j < ptr[r0 + r + 1] - lo; ++j)
+                sum += prod[j];
+            y[r0 + r] = sum;
+        }
+        return;
+    }
+    int lanes = 1; // the same in the whole group, so the barriers below are uniform
+    while (lanes * 2 * rows <= WG)
+        lanes *= 2;
+    const int r = lid / lanes, lane = lid % lanes;
+    float sum = 0.0f;
+    if (r < rows)
+        for (int j = ptr[r0 + r] - lo + lane; j < ptr[r0 + r + 1] - lo; j += lanes)
+            sum += prod[j];
+    red[lid] = sum;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = lanes / 2; s > 0; s >>= 1) {
+        if (lane < s)
+            red[lid] += red[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lane == 0 && r < rows)
+        y[r0 + r] = red[lid];
 }
 
 // One work-item per split row: y[rows[i]] = sum of partial[first[i] .. first[i] + count[i]).

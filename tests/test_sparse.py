@@ -135,7 +135,7 @@ MATRICES = {
 
 
 @pytest.mark.parametrize("name", sorted(MATRICES))
-@pytest.mark.parametrize("variant", [None, "scalar", "vector", "split"])
+@pytest.mark.parametrize("variant", [None, "scalar", "vector", "split", "adaptive"])
 def test_spmv_matches_scipy(runtime, name, variant):
     a = MATRICES[name]()
     x = RNG.standard_normal(a.shape[1]).astype(np.float32)
@@ -159,6 +159,24 @@ def test_spmm_with_int32_indices(runtime):
     assert a.indices.dtype == np.int32
     b = RNG.standard_normal((a.shape[1], 3)).astype(np.float32)
     assert rel_error(sparse.spmm(a, b, runtime), a.to_scipy().astype(np.float64) @ b) < 1e-5
+
+
+@pytest.mark.parametrize("nnz, long_chunk", [(16, 16), (64, 100), (1024, 8192)])
+def test_adaptive_blocks_cover_every_row_once(cl_runtime, nnz, long_chunk):
+    from workbench.sparse.ops import adaptive_plan
+
+    a = power_law(400, 3000, 12, seed=5)
+    a = CSRMatrix(a.data, a.indices, np.concatenate([a.indptr, np.full(300, a.nnz)]), (a.shape[0] + 300, a.shape[1]))
+    blocks, rows, first, count = adaptive_plan(a, nnz, long_chunk)
+    stream, chunk = blocks[blocks[:, 1] >= 0], blocks[blocks[:, 1] < 0]
+    covered = np.concatenate([np.arange(r, r + n) for r, n, _, _ in stream] + [rows])
+    assert np.array_equal(np.sort(covered), np.arange(a.shape[0]))  # trailing empty rows included
+    assert np.all(stream[:, 3] - stream[:, 2] <= 2 * nnz)
+    assert np.all(chunk[:, 3] - chunk[:, 2] <= long_chunk) and count.sum() == len(chunk)
+    assert np.all(a.lengths()[rows] > nnz)
+    x = RNG.standard_normal(a.shape[1]).astype(np.float32)
+    p = sparse.SpmvProblem(a, x, cl_runtime, "adaptive", {"WG": 64, "NNZ": nnz, "LONG": long_chunk})
+    assert rel_error(p.run(), a.to_scipy().astype(np.float64) @ x) < 1e-5
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc", "bsr", "bsr-odd"])

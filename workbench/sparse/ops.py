@@ -26,7 +26,7 @@ from ..errors import InputError
 from ..runtime import Runtime, resolve_rt
 from .formats import BlockSparseMatrix, CSCMatrix, CSRMatrix
 
-SPMV_VARIANTS = ("scalar", "vector", "split")
+SPMV_VARIANTS = ("scalar", "vector", "split", "adaptive")
 SPARSE_TYPES = (CSRMatrix, CSCMatrix, BlockSparseMatrix)
 
 
@@ -159,6 +159,43 @@ def _split_plan(a: CSRMatrix, chunk: int):
     return _cached(a, ("split", chunk), make)
 
 
+def adaptive_plan(a: CSRMatrix, nnz: int, long_chunk: int):
+    """Blocks of :func:`spmv_adaptive <kernels/spmv.cl>`: an (B, 4) int32 array of (first row,
+    rows, lo, hi) for stream blocks and (row, -1 - slot, lo, hi) for chunks of long rows (longer
+    than ``nnz``) of at most ``long_chunk`` non-zeros, long chunks first; and the long rows with
+    their first slot and chunk count (for ``spmv_split_sum``).
+
+    Stream blocks start at the first row at or after every multiple of ``nnz`` non-zeros and at
+    every long row's ends, so each holds at most ``2 nnz`` non-zeros (a block ends past its last
+    boundary by at most one row of at most ``nnz``); vectorized, no loop over rows."""
+    def make():
+        ptr = a.indptr.astype(np.int64)
+        m, total = a.shape[0], int(ptr[-1])
+        lengths = np.diff(ptr)
+        long_rows = np.nonzero(lengths > nnz)[0]
+        cuts = np.searchsorted(ptr[:m], np.arange(0, max(total, 1), nnz), side="left")
+        bounds = np.unique(np.concatenate([[0, m], cuts, long_rows, long_rows + 1]))
+        start, end = bounds[:-1], bounds[1:]
+        keep = end > start
+        start, end = start[keep], end[keep]
+        is_long = np.zeros(m + 1, bool)
+        is_long[long_rows] = True
+        stream = ~((end - start == 1) & is_long[start])
+        start, end = start[stream], end[stream]
+        streams = np.stack([start, end - start, ptr[start], ptr[end]], axis=1)
+        chunks = np.maximum(1, -(-lengths[long_rows] // long_chunk))
+        row = np.repeat(long_rows, chunks)
+        first = np.concatenate([[0], np.cumsum(chunks)])
+        k = np.arange(row.size) - np.repeat(first[:-1], chunks)
+        lo = ptr[row] + k * long_chunk
+        hi = np.minimum(lo + long_chunk, ptr[row + 1])
+        longs = np.stack([row, -1 - np.arange(row.size), lo, hi], axis=1)
+        blocks = np.concatenate([longs, streams]).astype(np.int32)
+        return (blocks, long_rows.astype(np.int32), first[:-1].astype(np.int32), chunks.astype(np.int32))
+
+    return _cached(a, ("adaptive", nnz, long_chunk), make)
+
+
 class SpmvProblem:
     """y = A x with everything on the device; :meth:`enqueue` returns the launches' events."""
 
@@ -174,10 +211,11 @@ class SpmvProblem:
             raise InputError("variant", f"expected one of {SPMV_VARIANTS}, got {variant!r}")
         self.variant = variant or auto_variant
         defaults = {"scalar": {}, "vector": {"WG": 256, "VEC": min(32, max(1, rt.info.simd_width))},
-                    "split": {"WG": 256, "VEC": min(32, max(1, rt.info.simd_width)), "CHUNK": 1024}}
+                    "split": {"WG": 256, "VEC": min(32, max(1, rt.info.simd_width)), "CHUNK": 1024},
+                    "adaptive": {"WG": 256, "NNZ": 1024, "LONG": 8192}}
         p = dict(auto_params if self.variant == auto_variant else defaults[self.variant])
         p.update(params or {})
-        if rt.kind == "opencl-cpu" and self.variant != "scalar":
+        if rt.kind == "opencl-cpu" and self.variant not in ("scalar", "adaptive"):
             p["WG"] = min(p.get("WG", 64), 64)
             p["VEC"] = min(p.get("VEC", 1), p["WG"])
         self.params = p
@@ -187,7 +225,15 @@ class SpmvProblem:
         self.x = rt.to_device(xp, "x")
         self.y = cla.empty(rt.queue, max(1, m_pad), np.float32)
         self.bufs = _device_csr(self.a, rt)
-        self.prog = rt.program("spmv", IDX_T=_idx_t(self.a), **{k: v for k, v in p.items() if k in ("WG", "VEC")})
+        self.prog = rt.program("spmv", IDX_T=_idx_t(self.a),
+                               **{k: v for k, v in p.items() if k in ("WG", "VEC", "NNZ")})
+        if self.variant == "adaptive":
+            blocks, rows, first, count = adaptive_plan(self.a, int(p["NNZ"]), int(p["LONG"]))
+            self.n_blocks, self.n_long = blocks.shape[0], rows.size
+            self.blocks = rt.to_device(blocks if blocks.size else np.zeros((1, 4), np.int32), "blocks").data
+            self.plan = [rt.to_device(arr if arr.size else np.zeros(1, np.int32), "plan").data
+                         for arr in (rows, first, count)]
+            self.partial = cla.empty(rt.queue, max(1, int(count.sum())), np.float32)
         if self.variant == "split":
             plan = _split_plan(self.a, int(p["CHUNK"]))
             self.units, rows = plan[0].size, plan[2]
@@ -203,6 +249,15 @@ class SpmvProblem:
         p = self.params
         if self.variant == "scalar":
             return [self.prog.spmv_scalar((m,), None, ptr, idx, val, self.x.data, self.y.data, np.int32(m))]
+        if self.variant == "adaptive":
+            wg = p["WG"]
+            events = [self.prog.spmv_adaptive((self.n_blocks * wg,), (wg,), ptr, idx, val, self.x.data,
+                                              self.y.data, self.blocks, self.partial.data)]
+            if self.n_long:
+                rows, first, count = self.plan
+                events.append(self.prog.spmv_split_sum((self.n_long,), None, rows, first, count,
+                                                       self.partial.data, self.y.data, np.int32(self.n_long)))
+            return events
         wg, rows_per_group = p["WG"], p["WG"] // p["VEC"]
         if self.variant == "vector":
             groups = -(-m // rows_per_group)
