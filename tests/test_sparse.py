@@ -194,6 +194,28 @@ def test_spmm_matches_scipy(runtime, fmt, n):
     assert rel_error(sparse.spmv(a, x, runtime), d.astype(np.float64) @ x) < 1e-5
 
 
+@pytest.mark.parametrize("tile", [(64, 4, 4), (64, 8, 4), (128, 8, 8), (32, 4, 8)])
+def test_bsr_matmul4_tiles_match_numpy(cl_runtime, tile):
+    tw, tm, tn = tile
+    d = random_dense(100, 90, 1.0) * np.kron(RNG.random((7, 6)) < 0.4, np.ones((16, 16), bool))[:100, :90]
+    a = BlockSparseMatrix.from_dense(d, (16, 16))
+    b = RNG.standard_normal((90, 70)).astype(np.float32)
+    p = {"TW": tw, "TM": tm, "TN": tn, "V4": 1}
+    from workbench.sparse.ops import bsr4_fits
+
+    if not bsr4_fits({"BR": 16, "BC": 16, **p}, cl_runtime):
+        pytest.skip(f"tile {tile} needs more work-items than this device allows")
+    c = sparse.SpmmProblem(a, b, cl_runtime, p).run()
+    assert rel_error(c, d.astype(np.float64) @ b) < 1e-5
+
+
+def test_bsr_matmul4_rejects_a_tile_that_does_not_fit(cl_runtime):
+    a = BlockSparseMatrix.from_dense(np.ones((16, 16)), (16, 16))
+    with pytest.raises(InputError) as err:
+        sparse.SpmmProblem(a, np.ones((16, 4), np.float32), cl_runtime, {"TW": 64, "TM": 3, "TN": 4, "V4": 1})
+    assert err.value.argument == "params"
+
+
 def test_spmm_all_zero_and_empty(runtime):
     z = BlockSparseMatrix.from_dense(np.zeros((32, 32)), (16, 16))
     assert z.nblocks == 0
@@ -208,6 +230,6 @@ def test_variant_choice_follows_row_statistics(runtime):
     v_even, _ = sparse.spmv_variant(even, runtime)
     v_skew, _ = sparse.spmv_variant(skewed, runtime)
     if runtime.kind == "opencl-gpu":
-        assert (v_even, v_skew) == ("vector", "split")
+        assert (v_even, v_skew) == ("adaptive", "adaptive")
     else:
         assert v_even == "scalar"

@@ -7,15 +7,19 @@ reference the OpenCL results are tested against (within 1e-5 relative).
 SpMV kernels (chosen from the row-length statistics by :func:`spmv_variant`, or forced with
 ``variant=``):
 
-* ``scalar``: a work-item per row; CPUs, and GPUs when rows are very short (mean < 4);
+* ``scalar``: a work-item per row; CPUs, where a work-group is one thread's loop;
 * ``vector``: a SIMD group of VEC lanes per row (VEC the power of two nearest the mean row
-  length, at most the warp / wavefront); GPUs with even rows;
+  length, at most the warp / wavefront);
 * ``split``: rows cut into units of at most CHUNK non-zeros, VEC lanes per unit, partial sums
-  added by a second launch: skewed rows (power-law graphs), where one long row would otherwise
-  keep one SIMD group busy long after the others are done.
+  added by a second launch; CPUs with rows far longer than the rest;
+* ``adaptive``: CSR-Adaptive (:func:`adaptive_plan`): blocks of about NNZ non-zeros staged in
+  local memory, as many lanes per row as the block's rows leave, long rows in chunks. GPUs, for
+  even and skewed rows alike: on the H100 (2026-11-24, 2M rows, 32 non-zeros a row on average)
+  it was the fastest variant on both the random and the power-law matrix
+  (docs/results/h100-2026-11-24-spmv-variants.txt).
 
 Block-sparse SpMV runs the CSR kernels on the blocks' entries; block-sparse SpMM runs
-``bsr_matmul``, which never touches the zero blocks.
+``bsr_matmul`` (``bsr_matmul4`` on GPUs), which never touches the zero blocks.
 """
 
 from __future__ import annotations
@@ -98,31 +102,18 @@ def _dense_matrix(b, k: int, name: str = "b") -> np.ndarray:
 
 
 # -- variant choice -----------------------------------------------------------------------------
-def _pow2_at_most(v: float, cap: int) -> int:
-    p = 1
-    while p * 2 <= min(v, cap):
-        p *= 2
-    return p
-
-
 def spmv_variant(a: CSRMatrix, rt: Runtime | str | None = None) -> tuple[str, dict]:
     """``(variant, tunables)`` for ``a`` on ``rt`` from its row statistics (see module doc)."""
     rt = resolve_rt(rt)
     st = a.row_stats()
-    simd = max(1, rt.info.simd_width)
     if rt.kind != "opencl-gpu":
         # CPU work-groups are taken by threads dynamically; only rows far longer than a work-
         # group's worth of ordinary rows unbalance them.
         if st["max"] > max(4096, 64 * max(st["mean"], 1.0)):
             return "split", {"WG": 64, "VEC": 1, "CHUNK": 2048}
         return "scalar", {}
-    skewed = st["max"] > 32 * max(st["mean"], 1.0) and st["max"] > 256
-    vec = max(2, _pow2_at_most(max(st["mean"], 1.0), min(simd, 32)))
-    if skewed:
-        return "split", {"WG": 256, "VEC": vec, "CHUNK": max(256, 8 * vec)}
-    if st["mean"] < 4:
-        return "scalar", {}
-    return "vector", {"WG": 256, "VEC": vec}
+    # GPUs: adaptive balances short, even and long rows alike
+    return "adaptive", {"WG": 256, "NNZ": 512, "LONG": 16384}
 
 
 # -- device-resident problems ------------------------------------------------------------------
@@ -300,15 +291,36 @@ def spmv(a, x, rt: Runtime | str | None = None, *, variant: str | None = None) -
 # -- SpMM ---------------------------------------------------------------------------------------
 def bsr_params(block_shape: tuple[int, int], rt: Runtime) -> dict:
     """``bsr_matmul`` tunables for a block shape: a work-group covers the block's rows and TW
-    columns of C with TM x TN outputs per work-item, at most 256 work-items."""
+    columns of C with TM x TN outputs per work-item, at most 256 work-items. On GPUs, blocks
+    whose sides divide by 4 use ``bsr_matmul4`` (``V4``: float4 tiles, prefetched blocks)."""
     br, bc = block_shape
     gpu = rt.kind == "opencl-gpu"
+    if gpu:
+        for tw, tm, tn in BSR4_TILES:
+            p = {"BR": br, "BC": bc, "TW": tw, "TM": tm, "TN": tn, "V4": 1}
+            if bsr4_fits(p, rt):
+                return p
     tn = 4
     tw = 128 if gpu else 64
     tx = tw // tn
     limit = max(1, min(256, rt.info.max_work_group_size) // tx)
     tm = next(d for d in range(1, br + 1) if br % d == 0 and br // d <= limit)
     return {"BR": br, "BC": bc, "TW": tw, "TM": tm, "TN": tn}
+
+
+# (TW, TM, TN) tried in order for bsr_matmul4; the first that fits the block shape is used.
+BSR4_TILES = ((128, 8, 4), (64, 8, 4), (64, 4, 4))
+
+
+def bsr4_fits(p: dict, rt: Runtime) -> bool:
+    """Whether ``bsr_matmul4`` can run tile ``p``: float4 rows and columns, whole float4s staged
+    by every work-item, a work-group the device allows."""
+    br, bc, tw, tm, tn = p["BR"], p["BC"], p["TW"], p["TM"], p["TN"]
+    if br % 4 or bc % 4 or tm % 4 or tn % 4 or br % tm or tw % tn:
+        return False
+    nt = (tw // tn) * (br // tm)
+    return (nt <= rt.info.max_work_group_size and (br * bc // 4) % nt == 0 and (bc * tw // 4) % nt == 0
+            and br * bc // 4 >= nt and bc * tw // 4 >= nt)
 
 
 class SpmmProblem:
@@ -320,6 +332,8 @@ class SpmmProblem:
         if isinstance(self.a, BlockSparseMatrix):
             p = bsr_params(self.a.block_shape, rt)
             p.update(params or {})
+            if p.get("V4") and not bsr4_fits(p, rt):
+                raise InputError("params", f"bsr_matmul4 cannot run tile {p} (see bsr4_fits)")
             self.params = p
             mp, kp = self.a.padded_shape
             self.np_ = max(p["TW"], -(-self.n // p["TW"]) * p["TW"])
@@ -327,10 +341,15 @@ class SpmmProblem:
             bp[:b.shape[0], :self.n] = b
             self.b = rt.to_device(bp, "b")
             self.c = rt.empty((max(mp, 1), self.np_), np.float32, "c")
-            self.bufs = _cached(self.a, ("dev", id(rt)), lambda: (
-                rt.to_device(self.a.indptr, "indptr").data,
-                rt.to_device(self.a.indices if self.a.nblocks else np.zeros(1, np.int32), "indices").data,
-                rt.to_device(self.a.blocks if self.a.nblocks else np.zeros((1, 1, 1), np.float32), "blocks").data))
+            def upload(a=self.a, v4=bool(p.get("V4"))):
+                blocks = a.blocks if a.nblocks else np.zeros((1, *a.block_shape), np.float32)
+                if v4:  # bsr_matmul4 reads each block transposed (BC x BR)
+                    blocks = np.ascontiguousarray(blocks.transpose(0, 2, 1))
+                return (rt.to_device(a.indptr, "indptr").data,
+                        rt.to_device(a.indices if a.nblocks else np.zeros(1, np.int32), "indices").data,
+                        rt.to_device(blocks, "blocks").data)
+
+            self.bufs = _cached(self.a, ("dev", id(rt), bool(p.get("V4"))), upload)
             self.prog = rt.program("bsr", **p)
         else:
             self.params = {}
@@ -348,8 +367,9 @@ class SpmmProblem:
             p = self.params
             mb = self.a.block_grid[0]
             tx, ty = p["TW"] // p["TN"], p["BR"] // p["TM"]
-            return [self.prog.bsr_matmul((tx * (self.np_ // p["TW"]), ty * mb), (tx, ty), ptr, idx, val,
-                                         self.b.data, self.c.data, np.int32(self.np_), np.int32(self.np_))]
+            kernel = self.prog.bsr_matmul4 if p.get("V4") else self.prog.bsr_matmul
+            return [kernel((tx * (self.np_ // p["TW"]), ty * mb), (tx, ty), ptr, idx, val,
+                           self.b.data, self.c.data, np.int32(self.np_), np.int32(self.np_))]
         if self.rt.kind == "opencl-gpu":
             ln = 64 if self.n >= 64 else 1 << max(0, (self.n - 1).bit_length())
             gsize, lsize = (-(-self.n // ln) * ln, self.m), (ln, 1)
