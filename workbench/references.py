@@ -139,13 +139,16 @@ def gemv(backend: str, w: np.ndarray, x: np.ndarray, repeat: int = 10, budget_s:
     return t, w @ x
 
 
-def spmv(backend: str, csr, x: np.ndarray, repeat: int = 10, budget_s: float = 2.0):
+def spmv(backend: str, csr, x: np.ndarray, repeat: int = 10, budget_s: float = 2.0,
+         index_dtype=np.int64):
     """Time ``A x`` for a SciPy CSR matrix ``csr`` (float32) and ``x`` (K,): SciPy on the host,
-    or ``torch.sparse_csr_tensor`` @ vector (cuSPARSE) on the GPU; returns (Timing, result)."""
+    or ``torch.sparse_csr_tensor`` @ vector (cuSPARSE) on the GPU, with ``index_dtype`` indices
+    (int64 is what torch builds by default, e.g. ``to_sparse_csr()``; cuSPARSE also takes
+    int32, which moves 4 bytes less per non-zero); returns (Timing, result)."""
     if backend == "torch-cuda":
         torch = _torch_cuda()
-        a = torch.sparse_csr_tensor(torch.from_numpy(csr.indptr.astype(np.int64)),
-                                    torch.from_numpy(csr.indices.astype(np.int64)),
+        a = torch.sparse_csr_tensor(torch.from_numpy(csr.indptr.astype(index_dtype)),
+                                    torch.from_numpy(csr.indices.astype(index_dtype)),
                                     torch.from_numpy(csr.data), size=csr.shape).cuda()
         tx = torch.from_numpy(x).cuda()
         t = _torch_timeit(lambda: torch.mv(a, tx), repeat=repeat, budget_s=budget_s)

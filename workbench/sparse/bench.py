@@ -3,7 +3,8 @@
 * ``spmv <family> <rows>``: y = A x for a random (uniform columns) and a power-law (Zipf row
   lengths, a few rows of 10^4+) matrix with 32 non-zeros per row on average: about 2M rows on a
   GPU, 200k on a CPU (``quick``: 200k / 50k). Reference in the same run: SciPy's CSR product on
-  a CPU, ``torch`` CSR (cuSPARSE) on a CUDA machine. GB/s counts A's bytes as stored (4 nnz
+  a CPU, ``torch`` CSR (cuSPARSE) on a CUDA machine, built as torch builds it by default (int64
+  indices); the note adds cuSPARSE with int32 indices. GB/s counts A's bytes as stored (4 nnz
   values, 2 nnz (uint16, up to 65,536 columns: the quick CPU size) or 4 nnz column indices,
   4 (M + 1) pointers) + 4 K + 4 M (x once, y).
 * ``bsr 4096x4096x512 @90%``: block-sparse (90% of 32 x 32 blocks zero; 16 x 16 on CPUs) times
@@ -76,6 +77,9 @@ def bench_spmv(ctx: BenchContext) -> Iterator[BenchResult]:
             st = a.row_stats()
             note = f"{prob.variant} {prob.params}; rows mean {st['mean']:.1f}, max {st['max']:,}, cv {st['cv']:.2f}"
         ref_t, ref_y = references.spmv(ctx.reference, a.to_scipy(), x, repeat, budget)
+        if ctx.reference == "torch-cuda":  # the same cuSPARSE with 32-bit indices, for the record
+            t32, _ = references.spmv(ctx.reference, a.to_scipy(), x, repeat, budget, index_dtype=np.int32)
+            note = f"{note}; cuSPARSE int32 indices {t32.median * 1e6:,.1f} us ({t32.median / t.median:.2f}x)"
         err = float(np.linalg.norm(y - ref_y) / max(np.linalg.norm(ref_y), 1e-30))
         gbs = nbytes / t.median / 1e9
         yield BenchResult(
