@@ -309,7 +309,8 @@ def bsr_params(block_shape: tuple[int, int], rt: Runtime) -> dict:
 
 
 # (TW, TM, TN) tried in order for bsr_matmul4; the first that fits the block shape is used.
-BSR4_TILES = ((128, 8, 4), (64, 8, 4), (64, 4, 4))
+# H100 sweep (docs/results/h100-2026-11-24-bsr4-sweep.txt): TW 64 TM 8 TN 4 fastest, 5.45x our SGEMM.
+BSR4_TILES = ((64, 8, 4), (64, 4, 4), (32, 4, 4))
 
 
 def bsr4_fits(p: dict, rt: Runtime) -> bool:
