@@ -194,16 +194,16 @@ def test_spmm_matches_scipy(runtime, fmt, n):
     assert rel_error(sparse.spmv(a, x, runtime), d.astype(np.float64) @ x) < 1e-5
 
 
-@pytest.mark.parametrize("tile", [(64, 4, 4), (64, 8, 4), (128, 8, 8), (32, 4, 8)])
-def test_bsr_matmul4_tiles_match_numpy(cl_runtime, tile):
-    tw, tm, tn = tile
+@pytest.mark.parametrize("tile", [(64, 4, 4), (64, 8, 4), (128, 8, 8), (32, 4, 8), (64, 4, 4, 0), (32, 2, 4, 0)])
+def test_bsr_kernel_tiles_match_numpy(cl_runtime, tile):
+    tw, tm, tn, v4 = (*tile, 1)[:4]
     d = random_dense(100, 90, 1.0) * np.kron(RNG.random((7, 6)) < 0.4, np.ones((16, 16), bool))[:100, :90]
     a = BlockSparseMatrix.from_dense(d, (16, 16))
     b = RNG.standard_normal((90, 70)).astype(np.float32)
-    p = {"TW": tw, "TM": tm, "TN": tn, "V4": 1}
+    p = {"TW": tw, "TM": tm, "TN": tn, "V4": v4}  # V4 0: the scalar bsr_matmul
     from workbench.sparse.ops import bsr4_fits
 
-    if not bsr4_fits({"BR": 16, "BC": 16, **p}, cl_runtime):
+    if v4 and not bsr4_fits({"BR": 16, "BC": 16, **p}, cl_runtime):
         pytest.skip(f"tile {tile} needs more work-items than this device allows")
     c = sparse.SpmmProblem(a, b, cl_runtime, p).run()
     assert rel_error(c, d.astype(np.float64) @ b) < 1e-5

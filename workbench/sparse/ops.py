@@ -325,11 +325,19 @@ def bsr4_fits(p: dict, rt: Runtime) -> bool:
 
 
 class SpmmProblem:
-    """C = A B on the device (CSR: ``spmm_csr``; block-sparse: ``bsr_matmul``)."""
+    """C = A B on the device. CSR: ``spmm_csr`` on GPUs, ``spmm_csr_rows`` on CPUs. Block-sparse:
+    ``bsr_matmul4`` / ``bsr_matmul`` on GPUs (or wherever tile ``params`` are given); on CPUs the
+    blocks' entries run through ``spmm_csr_rows``, whose streamed rows suit a CPU far better
+    than a work-group kernel with barriers."""
 
     def __init__(self, a, b: np.ndarray, rt: Runtime, params: dict | None = None):
         self.rt, self.a = rt, as_sparse(a)
         self.m, self.n = self.a.shape[0], b.shape[1]
+        if isinstance(self.a, BlockSparseMatrix) and rt.kind != "opencl-gpu" and not params:
+            kp = self.a.padded_shape[1]
+            if kp != b.shape[0]:  # the blocks' padding columns meet zero rows of B
+                b = np.concatenate([b, np.zeros((kp - b.shape[0], self.n), np.float32)])
+            self.a = _bsr_as_csr(self.a)
         if isinstance(self.a, BlockSparseMatrix):
             p = bsr_params(self.a.block_shape, rt)
             p.update(params or {})
@@ -356,7 +364,7 @@ class SpmmProblem:
             self.params = {}
             self.np_ = self.n
             self.b = rt.to_device(b, "b")
-            self.c = rt.empty((max(self.m, 1), max(self.n, 1)), np.float32, "c")
+            self.c = rt.empty((max(self.a.shape[0], 1), max(self.n, 1)), np.float32, "c")
             self.bufs = _device_csr(self.a, rt)
             self.prog = rt.program("spmv", IDX_T=_idx_t(self.a))
 
@@ -371,13 +379,13 @@ class SpmmProblem:
             kernel = self.prog.bsr_matmul4 if p.get("V4") else self.prog.bsr_matmul
             return [kernel((tx * (self.np_ // p["TW"]), ty * mb), (tx, ty), ptr, idx, val,
                            self.b.data, self.c.data, np.int32(self.np_), np.int32(self.np_))]
-        if self.rt.kind == "opencl-gpu":
-            ln = 64 if self.n >= 64 else 1 << max(0, (self.n - 1).bit_length())
-            gsize, lsize = (-(-self.n // ln) * ln, self.m), (ln, 1)
-        else:
-            gsize, lsize = (self.n, self.m), None
-        return [self.prog.spmm_csr(gsize, lsize, ptr, idx, val, self.b.data, self.c.data, np.int32(self.m),
-                                   np.int32(self.n), np.int32(self.n), np.int32(self.n))]
+        m = self.a.shape[0]  # padded rows where block-sparse runs as CSR
+        args = (ptr, idx, val, self.b.data, self.c.data, np.int32(m), np.int32(self.n), np.int32(self.n),
+                np.int32(self.n))
+        if self.rt.kind != "opencl-gpu":  # CPUs: a row of C per work-item, rows of B streamed
+            return [self.prog.spmm_csr_rows((m,), None, *args)]
+        ln = 64 if self.n >= 64 else 1 << max(0, (self.n - 1).bit_length())
+        return [self.prog.spmm_csr((-(-self.n // ln) * ln, m), (ln, 1), *args)]
 
     def run(self) -> np.ndarray:
         events = self.enqueue()
