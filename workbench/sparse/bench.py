@@ -114,7 +114,9 @@ def bench_bsr(ctx: BenchContext) -> Iterator[BenchResult]:
         prob = SpmmProblem(a, b, rt)
         t = rt.timeit(prob.enqueue, warmup=1, repeat=repeat, budget_s=budget)
         c = prob.run()
-        note = f"{'bsr_matmul4' if prob.params.get('V4') else 'bsr_matmul'} {prob.params}"
+        p = prob.params
+        note = (f"{'bsr_matmul4' if p.get('V4') else 'bsr_matmul'} {p}" if p
+                else "spmm_csr_rows on the blocks' entries")
     dense_t = sgemm_timing(w, b, rt, repeat=repeat, budget_s=budget).median
     ref_t, ref_c = references.matmul(ctx.reference, w, b, repeat, budget)
     err = float(np.linalg.norm(c - ref_c) / np.linalg.norm(ref_c))
