@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from ..data import digits
-from ..nn import MLP, train
 from ..quant.explore import calibration_report, iter_grid
 from ..runtime import get_runtime
 from ..store import Store
 from ..viz import CalibrationFigure, GridFigure, LayerErrorFigure
+from .common import model_and_data
 from .roofline import _figure_widget
 
 
@@ -30,10 +29,7 @@ class QuantizationPanel:
     def __init__(self, model=None, data=None, device=None, store=None, bits: int = 8,
                  calib_size: int = 512):
         self.rt = get_runtime(device)
-        self.data = data or digits()
-        if model is None:
-            model = MLP()
-            train(model, self.data, epochs=15, rt="numpy")
+        model, self.data = model_and_data(model, data)
         self.model, self.store = model, store if store is not None else Store()
         self.calib = self.data.x_train[:calib_size]
         self.points = []

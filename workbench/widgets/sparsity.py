@@ -14,12 +14,11 @@ import threading
 
 import ipywidgets as widgets
 
-from ..data import digits
-from ..nn import MLP, train
 from ..runtime import get_runtime
 from ..sparse import GradualPruner, crossover_sweep
 from ..store import Store
 from ..viz import FormatLatencyFigure, LayerSparsityFigure, PruneCurveFigure
+from .common import model_and_data
 from .roofline import _figure_widget
 
 
@@ -33,10 +32,7 @@ class SparsityPanel:
 
     def __init__(self, model=None, data=None, device=None, store=None):
         self.rt = get_runtime(device)
-        self.data = data or digits()
-        if model is None:
-            model = MLP()
-            train(model, self.data, epochs=15, rt="numpy")
+        model, self.data = model_and_data(model, data)
         self.model, self.store = model, store if store is not None else Store()
         self.pruner: GradualPruner | None = None
         self.curve = PruneCurveFigure(height=300, width=520)
