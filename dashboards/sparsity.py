@@ -75,19 +75,27 @@ class SparsityPage(pn.viewable.Viewer):
         self._load_stored()
 
     # -- stored runs --------------------------------------------------------------------------
-    def _load_stored(self) -> None:
+    def _refresh_runs(self, select=None):
+        """Re-read this device's runs from the store into the dropdown and show ``select`` (else
+        the newest); returns the run shown, or None when there is none."""
         self._runs = {run["id"]: (run, steps) for run, steps in load_prune_runs(self.session.rt, self.session.store)}
-        options = {_run_label(run, steps): rid for rid, (run, steps) in self._runs.items()}
-        self.stored.options = options
-        if options:
-            newest = max(self._runs)
-            if self.stored.value == newest:
-                self._show_stored(newest)
-            self.stored.value = newest  # the watcher draws it
-            self.status.object = (f"Showing stored run #{newest} of **{self.session.rt.name}**. "
+        self.stored.options = {_run_label(run, steps): rid for rid, (run, steps) in self._runs.items()}
+        if not self._runs:
+            self._show_steps([])
+            return None
+        rid = select if select in self._runs else max(self._runs)
+        if self.stored.value == rid:
+            self._show_stored(rid)
+        else:
+            self.stored.value = rid  # the watcher draws it
+        return rid
+
+    def _load_stored(self) -> None:
+        rid = self._refresh_runs()
+        if rid is not None:
+            self.status.object = (f"Showing stored run #{rid} of **{self.session.rt.name}**. "
                                   "Press **Start** to prune a freshly trained model.")
         else:
-            self._show_steps([])
             self.status.object = (f"No pruning runs yet on **{self.session.rt.name}**. Press **Start** to train "
                                   "a model and prune it gradually.")
 
@@ -174,11 +182,7 @@ class SparsityPage(pn.viewable.Viewer):
         self.status.object = (f"Run #{pruner.run_id_} on **{rt.name}** {verdict}: sparsity {last.sparsity:.3f}, "
                               f"accuracy {last.accuracy:.4f} (dense {base:.4f}, "
                               f"{100 * (last.accuracy - base):+.2f} points).")
-        rid = pruner.run_id_
-        self._runs = {run["id"]: (run, steps) for run, steps in load_prune_runs(rt, self.session.store)}
-        self.stored.options = {_run_label(run, steps): i for i, (run, steps) in self._runs.items()}
-        if self.stored.value != rid:
-            self.stored.value = rid
+        self._refresh_runs(pruner.run_id_)
 
     async def _on_sweep(self, _event=None) -> None:
         rt = self.session.rt
