@@ -1,0 +1,258 @@
+"""The OpenCL side of :class:`~workbench.snn.simulator.Simulator`: buffers and launches for
+``kernels/lif.cl`` and ``kernels/stdp.cl``. Same steps, same order, same float32 arithmetic as
+the NumPy reference (:class:`~workbench.snn.simulator._NumpyEngine`); only the order in which
+simultaneous spikes are summed differs (atomics), a last-bit difference."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .network import LIFLayer, PoissonGroup, Projection, SpikeSource
+
+F32, U32, I32 = np.float32, np.uint32, np.int32
+
+
+def _round_up(n: int, m: int) -> int:
+    return -(-n // m) * m
+
+
+class _OpenCLEngine:
+    def __init__(self, sim):
+        from .simulator import _csc_view, _LIFConsts, _Traces
+
+        self._consts = _LIFConsts
+        self.sim = sim
+        rt = self.rt = sim.rt
+        net = sim.net
+        gpu = rt.kind == "opencl-gpu"
+        self.wg = 256 if gpu else 0
+        # CPUs: neurons per work-item of lif_block, one work-item per work-group (PoCL then spreads
+        # the blocks over its threads; 2026-11-24, 2 EPYC cores: 1024 was best of 512-4096)
+        self.block = 1024
+        self.block_local = (1,)
+        cu = max(1, int(getattr(rt.info, "compute_units", 1) or 1))
+        # enough work-items to cover a busy step's spikes, few enough that an idle launch is cheap
+        self.spread = (64 if gpu else 1024) * cu * (self.wg or 1)
+        q = rt.queue
+        # CPUs: a LIF layer with exactly one out-going sparse projection delivers through it in
+        # its own lif_block launch (one launch per step instead of two; see kernels/lif.cl).
+        self.fused = {}
+        if not gpu:
+            for p in net.layers():
+                out = [i for i, c in enumerate(net.projections) if c.pre is p]
+                if len(out) == 1 and not net.projections[out[0]].is_dense:
+                    self.fused[p.name] = out[0]
+        self.pop = {}
+        for p in net.populations:
+            cap = p.n * sim.chunk_steps if sim.record else p.n
+            s = {"count": rt.to_device(np.zeros(p.n, U32), "spike counts")}
+            if not isinstance(p, SpikeSource):
+                s["list"] = rt.empty(max(cap, 1), U32, "spike list")
+                s["cap"] = cap
+                s["ctr"] = rt.to_device(np.zeros(1, U32))
+                s["cnt"] = rt.to_device(np.zeros(sim.chunk_steps, U32))
+            if isinstance(p, LIFLayer):
+                d = net.ring_size(p)
+                s["slots"] = d
+                s["v"] = rt.to_device(np.broadcast_to(p.v_init, (p.n,)).astype(F32), "membrane potentials")
+                s["ref"] = rt.to_device(np.zeros(p.n, I32))
+                s["theta"] = rt.to_device(np.zeros(p.n if p.adaptive else 1, F32))
+                s["ring"] = rt.to_device(np.zeros(d * p.n, F32), "delay ring buffer")
+                self.pop[p.name] = s
+                self.update_layer(p)
+            else:
+                self.pop[p.name] = s
+                if isinstance(p, PoissonGroup):
+                    self.update_group(p)
+        self.proj = []
+        for c in net.projections:
+            s = {}
+            if c.is_dense:
+                s["w"] = rt.to_device(c.dense.reshape(-1).astype(F32), "weights")
+            else:
+                s["w"] = rt.to_device(c.data.astype(F32), "weights")
+                s["indptr"] = rt.to_device(c.indptr.astype(U32))
+                s["indices"] = rt.to_device(c.indices.astype(U32))
+                per_syn = np.ndim(c.delays) > 0
+                s["delays"] = rt.to_device(c.delays.astype(np.uint8) if per_syn else np.ones(1, np.uint8))
+                s["prog"] = rt.program("lif", WG=self.wg, DELAYS=int(per_syn))
+            if c.plasticity is not None:
+                tr = _Traces(c, sim.dt)
+                s["k"] = (tr.k_plus, tr.k_minus)
+                for name in ("tr_pre", "last_pre", "tr_post", "last_post"):
+                    s[name] = rt.to_device(getattr(tr, name))
+                s["stdp"] = rt.program("stdp", WG=self.wg, MULT=int(c.plasticity.multiplicative),
+                                       NEAREST=int(c.plasticity.trace == "nearest"))
+                if not c.is_dense:
+                    col_ptr, col_pre, col_syn = _csc_view(c)
+                    s["col_ptr"], s["col_pre"], s["col_syn"] = (rt.to_device(col_ptr), rt.to_device(col_pre),
+                                                                rt.to_device(col_syn))
+            self.proj.append(s)
+        self.vbuf = {name: (rt.to_device(ids), rt.empty(sim.chunk_steps * ids.size, F32))
+                     for name, ids in sim.record_v.items()}
+        self.plain = rt.program("lif", WG=self.wg)
+        q.finish()
+
+    # -- parameters ------------------------------------------------------------------------------
+    def update_layer(self, layer: LIFLayer) -> None:
+        s = self.pop[layer.name]
+        c = self._consts(layer)
+        s["c"] = c
+        per_neuron = c.v_inf.ndim == 1
+        s["v_inf"] = self.rt.to_device(c.v_inf if per_neuron else np.zeros(1, F32))
+        s["v_inf_one"] = F32(0.0 if per_neuron else c.v_inf)
+        fused = self.fused.get(layer.name)
+        delays = fused is not None and np.ndim(self.sim.net.projections[fused].delays) > 0
+        s["prog"] = self.rt.program("lif", WG=self.wg, BIAS_ARRAY=int(per_neuron), ADAPT=int(layer.adaptive),
+                                    FUSE=int(fused is not None), DELAYS=int(delays), BLOCK=self.block)
+
+    def update_group(self, group: PoissonGroup) -> None:
+        s = self.pop[group.name]
+        p = group.probabilities(self.sim.dt)
+        per_neuron = p.ndim == 1
+        s["p"] = self.rt.to_device(p.astype(F32) if per_neuron else np.zeros(1, F32))
+        s["p_one"] = F32(0.0 if per_neuron else p)
+        s["prog"] = self.rt.program("lif", WG=self.wg, BIAS_ARRAY=int(per_neuron))
+
+    def layer_state(self, layer):
+        s = self.pop[layer.name]
+        theta = s["theta"].get() if layer.adaptive else np.zeros(layer.n, F32)
+        return {"v": s["v"].get(), "refractory": s["ref"].get(), "theta": theta}
+
+    def set_layer_state(self, layer, v, theta):
+        s = self.pop[layer.name]
+        if v is not None:
+            s["v"].set(np.ascontiguousarray(v, F32))
+        if theta is not None and layer.adaptive:
+            s["theta"].set(np.ascontiguousarray(theta, F32))
+
+    def _index(self, proj: Projection) -> int:
+        return next(i for i, c in enumerate(self.sim.net.projections) if c is proj)
+
+    def weights(self, proj):
+        return self.proj[self._index(proj)]["w"].get()
+
+    def set_weights(self, proj, flat):
+        self.proj[self._index(proj)]["w"].set(np.ascontiguousarray(flat, F32))
+
+    # -- launches --------------------------------------------------------------------------------
+    def _global(self, n: int) -> int:
+        return _round_up(max(n, 1), self.wg) if self.wg else max(n, 1)
+
+    def _local(self):
+        return (self.wg,) if self.wg else None
+
+    def _spikes_args(self, pop, tl: int):
+        """(list, cap, ends, end_idx, cnt, t_local) of ``pop``'s spikes at chunk step tl."""
+        s = self.pop[pop.name]
+        if isinstance(pop, SpikeSource):
+            return (s["src_list"].data, U32(s["src_cap"]), s["src_ends"].data, U32(tl), s["src_cnt"].data, U32(tl))
+        return (s["list"].data, U32(s["cap"]), s["ctr"].data, U32(0), s["cnt"].data, U32(tl))
+
+    def _pop_step(self, p, t: int, tl: int) -> None:
+        s = self.pop[p.name]
+        tail = (s["list"].data, U32(s["cap"]), s["ctr"].data, s["cnt"].data, U32(tl), s["count"].data)
+        if isinstance(p, LIFLayer):
+            c = s["c"]
+            args = (U32(p.n), s["v"].data, s["ref"].data, s["theta"].data,
+                    s["v_inf"].data, s["v_inf_one"], s["ring"].data, U32((t % s["slots"]) * p.n),
+                    c.decay, c.v_th, c.v_reset, I32(c.ref_steps), c.theta_decay, c.theta_plus, *tail)
+            if self.wg:
+                s["prog"].lif_step((self._global(p.n),), self._local(), *args)
+                return
+            # CPUs: a work-item per block of neurons, delivering through a fused projection
+            fused = self.fused.get(p.name)
+            if fused is not None:
+                args += self._csr_delivery(fused, t)
+            s["prog"].lif_block((-(-p.n // self.block),), self.block_local, *args)
+        else:
+            s["prog"].poisson_step(
+                (self._global(p.n),), self._local(), U32(p.n), s["p"].data, s["p_one"], U32(p.seed & 0xFFFFFFFF),
+                U32(t), *tail)
+
+    def _csr_delivery(self, i: int, t: int) -> tuple:
+        """The trailing arguments that deliver through CSR projection ``i`` at step ``t``."""
+        c, s = self.sim.net.projections[i], self.proj[i]
+        post = self.pop[c.post.name]
+        delay_one = 1 if np.ndim(c.delays) else int(c.delays)
+        return (s["indptr"].data, s["indices"].data, s["w"].data, s["delays"].data, U32(delay_one),
+                F32(c.scale), post["ring"].data, U32(c.post.n), U32(post["slots"]), U32(t))
+
+    def _propagate(self, i: int, c: Projection, t: int, tl: int) -> None:
+        s, post = self.proj[i], self.pop[c.post.name]
+        spikes = self._spikes_args(c.pre, tl)
+        if c.is_dense:
+            self.plain.propagate_dense(
+                (c.post.n,), None, *spikes, s["w"].data, U32(c.delays), F32(c.scale),
+                post["ring"].data, U32(c.post.n), U32(post["slots"]), U32(t))
+        else:
+            s["prog"].propagate_csr((min(self._global(c.pre.n), self.spread),), None, *spikes,
+                                    *self._csr_delivery(i, t))
+
+    def _stdp(self, i: int, c: Projection, t: int, tl: int) -> None:
+        s, rule = self.proj[i], c.plasticity
+        k_plus, k_minus = s["k"]
+        bounds = (F32(rule.w_min), F32(rule.w_max))
+        pre, post = self._spikes_args(c.pre, tl), self._spikes_args(c.post, tl)
+        traces = (s["tr_post"].data, s["last_post"].data, s["tr_pre"].data, s["last_pre"].data)
+        traces_post = (s["tr_pre"].data, s["last_pre"].data, s["tr_post"].data, s["last_post"].data)
+        times = (I32(t), k_plus, k_minus)
+        if c.is_dense:
+            s["stdp"].stdp_pre_dense((min(c.pre.n * c.post.n, self.spread),), None, *pre, s["w"].data,
+                                     U32(c.post.n), *traces, *times, F32(rule.a_minus), *bounds)
+            s["stdp"].stdp_post_dense((min(c.pre.n * c.post.n, self.spread),), None, *post, s["w"].data,
+                                      U32(c.pre.n), U32(c.post.n), *traces_post, *times, F32(rule.a_plus), *bounds)
+        else:
+            s["stdp"].stdp_pre_csr((min(self._global(c.pre.n), self.spread),), None, *pre, s["indptr"].data,
+                                   s["indices"].data, s["w"].data, *traces, *times, F32(rule.a_minus), *bounds)
+            s["stdp"].stdp_post_csr((min(self._global(c.post.n), self.spread),), None, *post, s["col_ptr"].data,
+                                    s["col_pre"].data, s["col_syn"].data, s["w"].data, *traces_post, *times,
+                                    F32(rule.a_plus), *bounds)
+
+    # -- a chunk ---------------------------------------------------------------------------------
+    def run_chunk(self, t0: int, steps: int):
+        sim, net, rt = self.sim, self.sim.net, self.rt
+        for p in net.populations:
+            s = self.pop[p.name]
+            if isinstance(p, SpikeSource):
+                ids, cnt = p.events(t0, steps)
+                s["src_list"] = rt.to_device(ids if ids.size else np.zeros(1, U32))
+                s["src_cap"] = max(ids.size, 1)
+                s["src_cnt"] = rt.to_device(cnt)
+                s["src_ends"] = rt.to_device(np.cumsum(cnt, dtype=np.uint64).astype(U32))
+                s["host_ids"], s["host_cnt"] = ids, cnt
+            else:
+                s["ctr"].fill(0)
+                s["cnt"].fill(0)
+        before = {p.name: self.pop[p.name]["count"].get() for p in net.populations if not isinstance(p, SpikeSource)}
+        plastic = [(i, c) for i, c in enumerate(net.projections) if c.plasticity is not None]
+        deliver = [i for i in range(len(net.projections)) if i not in self.fused.values()]
+        with rt.launch_lock:
+            for tl in range(steps):
+                t = t0 + tl
+                for p in net.populations:
+                    if not isinstance(p, SpikeSource):
+                        self._pop_step(p, t, tl)
+                for i in deliver:
+                    self._propagate(i, net.projections[i], t, tl)
+                for i, c in plastic:
+                    self._stdp(i, c, t, tl)
+                for name, (ids, out) in self.vbuf.items():
+                    self.plain.gather_v((ids.size,), None, self.pop[name]["v"].data, ids.data, U32(ids.size),
+                                        out.data, U32(tl * ids.size))
+        per_pop, counts = [], []
+        for p in net.populations:
+            s = self.pop[p.name]
+            if isinstance(p, SpikeSource):
+                cnt, ids = s["host_cnt"], s["host_ids"]
+                counts.append(np.bincount(ids, minlength=p.n).astype(np.int64))
+            else:
+                cnt = s["cnt"].get()[:steps]
+                total = int(cnt.sum())
+                ids = s["list"][:total].get() if sim.record and total else np.zeros(0, U32)
+                now = s["count"].get()
+                counts.append(now.astype(np.int64) - before[p.name])
+            st = np.repeat(np.arange(steps, dtype=np.int64), cnt.astype(np.int64))
+            per_pop.append((st, ids.astype(np.int64)) if sim.record else (st, np.zeros(st.size, np.int64)))
+        v = {name: out.get()[:steps * ids.size].reshape(steps, ids.size) for name, (ids, out) in self.vbuf.items()}
+        return sim._make_record(t0, steps, per_pop, np.concatenate(counts), v)

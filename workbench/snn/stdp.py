@@ -1,0 +1,77 @@
+"""Pair-based spike-timing-dependent plasticity with traces (online; no backprop).
+
+Each plastic projection keeps a presynaptic trace x_pre (per pre neuron, time constant tau_plus)
+and a postsynaptic trace x_post (per post neuron, tau_minus). A trace decays as
+x <- x exp(-dt / tau) and jumps at its neuron's spikes: ``+= 1`` (``trace="all"``: all-to-all
+pairing) or ``= 1`` (``"nearest"``: only the nearest pair counts). Traces are kept lazily (value
+and step of the last spike), so only neurons that fire cost work.
+
+On a presynaptic spike (depression), for each outgoing synapse::
+
+    additive:        w <- w - a_minus x_post
+    multiplicative:  w <- w - a_minus x_post (w - w_min)
+
+On a postsynaptic spike (potentiation), for each incoming synapse::
+
+    additive:        w <- w + a_plus x_pre
+    multiplicative:  w <- w + a_plus x_pre (w_max - w)
+
+then w is clipped to [w_min, w_max]. Within a step, depression uses x_post from earlier steps
+and potentiation sees this step's presynaptic spikes, so a pair at the same step potentiates.
+For one isolated pair at Δt = t_post - t_pre this gives the window of :meth:`STDP.window`:
+``a_plus exp(-Δt / tau_plus)`` for Δt >= 0, ``-a_minus exp(Δt / tau_minus)`` for Δt < 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from .params import _number
+
+
+@dataclass(frozen=True)
+class STDP:
+    """An STDP rule: amplitudes ``a_plus`` / ``a_minus`` (weight units), windows ``tau_plus`` /
+    ``tau_minus`` (ms), bounds ``w_min`` <= w <= ``w_max``, ``rule`` "additive" or
+    "multiplicative" (soft bounds), ``trace`` "all" or "nearest"."""
+
+    a_plus: float = 0.01
+    a_minus: float = 0.0105
+    tau_plus: float = 20.0
+    tau_minus: float = 20.0
+    w_min: float = 0.0
+    w_max: float = 1.0
+    rule: str = "additive"
+    trace: str = "all"
+
+    def __post_init__(self):
+        for name in ("a_plus", "a_minus", "tau_plus", "tau_minus", "w_min", "w_max"):
+            object.__setattr__(self, name, _number(getattr(self, name), name))
+        for name in ("a_plus", "a_minus"):
+            if getattr(self, name) < 0:
+                raise InputError(name, f"expected a non-negative amplitude, got {getattr(self, name)}")
+        for name in ("tau_plus", "tau_minus"):
+            if getattr(self, name) <= 0:
+                raise InputError(name, f"expected a positive time constant (ms), got {getattr(self, name)}")
+        if not self.w_max > self.w_min:
+            raise InputError("w_max", f"expected w_max > w_min, got [{self.w_min}, {self.w_max}]")
+        if self.rule not in ("additive", "multiplicative"):
+            raise InputError("rule", f"expected 'additive' or 'multiplicative', got {self.rule!r}")
+        if self.trace not in ("all", "nearest"):
+            raise InputError("trace", f"expected 'all' or 'nearest', got {self.trace!r}")
+
+    @property
+    def multiplicative(self) -> bool:
+        return self.rule == "multiplicative"
+
+    def window(self, delta_t) -> np.ndarray:
+        """Weight change (additive rule) of one isolated pair at Δt = t_post - t_pre (ms)."""
+        d = np.asarray(delta_t, dtype=np.float64)
+        return np.where(d >= 0, self.a_plus * np.exp(-np.abs(d) / self.tau_plus),
+                        -self.a_minus * np.exp(-np.abs(d) / self.tau_minus))
+
+    def as_dict(self) -> dict:
+        return asdict(self)
