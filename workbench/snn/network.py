@@ -177,12 +177,17 @@ def _per_neuron(value, n: int, name: str) -> np.ndarray:
 
 
 class SNNNetwork:
-    """Populations and projections; every LIF layer must share one ``dt``."""
+    """Populations and projections; every LIF layer must share one ``dt`` (ms): the one given
+    here, else the first LIF layer's (a network of sources only defaults to LIFParams().dt)."""
 
     def __init__(self, dt: float | None = None):
         self.populations: list[Population] = []
         self.projections: list[Projection] = []
-        self._dt = None if dt is None else LIFParams(dt=dt, tau_m=max(20.0, 2 * float(dt))).dt
+        if dt is not None:
+            dt = _number(dt, "dt")
+            if dt <= 0:
+                raise InputError("dt", f"expected a positive step (ms), got {dt}")
+        self._dt = dt  # else taken from the first LIF layer
 
     # -- building ------------------------------------------------------------------------------
     def add(self, population: Population) -> Population:

@@ -1,0 +1,338 @@
+"""Spiking networks: the LIF neuron against its analytic solution, the OpenCL engine against the
+NumPy reference on a network that uses every feature, STDP's window, encoders, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from workbench import snn
+from workbench.errors import InputError
+from workbench.runtime import get_runtime
+from workbench.snn.rng import uniform
+
+from .conftest import OPENCL_IDS
+
+ZERO = snn.LIFParams(tau_m=20.0, v_rest=0.0, v_reset=0.0, v_th=15.0, t_ref=2.0, r_m=10.0, dt=0.1)
+
+
+# -- the neuron -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("params", [ZERO, snn.LIFParams(dt=0.1), snn.LIFParams(tau_m=10.0, t_ref=5.0, dt=0.25)])
+def test_lif_matches_the_analytic_first_spike_and_intervals(runtime, params):
+    """Constant input I: first spike at t* = tau ln(R I / (R I - v_th)), then every t_ref + t*,
+    each within one dt (the issue's target), on every backend."""
+    currents = np.array([1.6, 2.0, 3.0, 5.0, 12.0])
+    net = snn.SNNNetwork()
+    net.add(snn.LIFLayer(currents.size, params, bias=currents))
+    rec = snn.simulate(net, duration=400.0, rt=runtime)
+    for i, trains in enumerate(rec.spike_trains()):
+        first = params.time_to_threshold(currents[i])
+        if params.v_rest == 0:  # the issue's form
+            drive = params.r_m * currents[i]
+            assert first == pytest.approx(params.tau_m * math.log(drive / (drive - params.v_th)))
+        assert trains.size > 3
+        assert 0 <= trains[0] - first < params.dt
+        isi = np.diff(trains)
+        assert np.all(np.abs(isi - params.interspike_interval(currents[i])) < params.dt)
+
+
+def test_lif_below_threshold_never_fires_and_relaxes_to_v_inf(runtime):
+    p = snn.LIFParams(dt=0.5)
+    net = snn.SNNNetwork()
+    net.add(snn.LIFLayer(3, p, bias=[0.0, 1.0, 1.49], name="exc"))
+    sim = net.simulator(runtime, record_v={"exc": [0, 1, 2]})
+    rec = sim.run(2000)
+    assert rec.times.size == 0
+    v_inf = p.v_rest + p.r_m * np.array([0.0, 1.0, 1.49])
+    np.testing.assert_allclose(sim.state("exc")["v"], v_inf, atol=1e-3)
+    # exact integration: v(t) = v_inf + (v0 - v_inf) exp(-t / tau)
+    t = (np.arange(1, 2001) * p.dt)[:, None]
+    expect = v_inf + (p.v_rest - v_inf) * np.exp(-t / p.tau_m)
+    np.testing.assert_allclose(rec.v["exc"][1], expect, atol=1e-3)
+
+
+def test_refractory_period_holds_the_reset(runtime):
+    p = snn.LIFParams(t_ref=5.0, dt=0.1)
+    net = snn.SNNNetwork()
+    net.add(snn.LIFLayer(1, p, bias=10.0, name="exc"))
+    rec = net.simulator(runtime, record_v={"exc": [0]}).run(500)
+    assert np.diff(rec.times).min() >= p.t_ref
+    first = int(round(rec.times[0] / p.dt)) - 1  # the step of the first spike
+    held = rec.v["exc"][1][first:first + p.ref_steps + 1, 0]
+    np.testing.assert_array_equal(held, p.v_reset)
+
+
+# -- the OpenCL engine against the NumPy reference --------------------------------------------------
+def _everything_network():
+    """Poisson and spike-array inputs, dense multiplicative STDP, CSR recurrence with
+    per-synapse delays, additive STDP on CSR, an adaptive threshold."""
+    rng = np.random.default_rng(0)
+    p = snn.LIFParams(dt=0.5)
+    net = snn.SNNNetwork()
+    inp = net.add(snn.PoissonGroup(40, rates=rng.uniform(5, 60, 40), seed=3, name="inp"))
+    src = net.add(snn.SpikeSource(snn.rate_encode(rng.uniform(0, 1, 10), 100, dt=0.5, max_rate=80, seed=2),
+                                  loop=True, name="src"))
+    exc = net.add(snn.LIFLayer(30, p, bias=rng.uniform(0.5, 1.6, 30), theta_plus=0.5, tau_theta=50.0, name="exc"))
+    net.connect(inp, exc, rng.uniform(0, 3, (40, 30)), delay=1.0,
+                plasticity=snn.STDP(a_plus=0.02, a_minus=0.021, w_max=3.0, rule="multiplicative"))
+    rec = sp.random(30, 30, density=0.2, random_state=1, format="csr")
+    rec.data = rec.data * 2 - 1.0
+    net.connect(exc, exc, rec, delay=rng.integers(1, 5, rec.nnz) * 0.5)
+    s2 = sp.random(10, 30, density=0.5, random_state=2, format="csr")
+    net.connect(src, exc, s2 * 2, plasticity=snn.STDP(a_plus=0.05, a_minus=0.04, w_max=2.0, trace="nearest"))
+    return net
+
+
+@pytest.mark.parametrize("device", OPENCL_IDS or [pytest.param(None, marks=pytest.mark.skip("no OpenCL device"))])
+def test_opencl_engine_matches_the_numpy_reference(device):
+    out = {}
+    for dev in ("numpy", device):
+        net = _everything_network()
+        sim = net.simulator(get_runtime(dev), record_v={"exc": [0, 5, 29]}, chunk_steps=150)
+        rec = sim.run(400)
+        out[dev] = rec, [sim.weights(c) for c in net.projections], sim.state("exc")
+    (ra, wa, sa), (rb, wb, sb) = out["numpy"], out[device]
+    assert ra.times.size > 500
+    np.testing.assert_array_equal(ra.ids, rb.ids)
+    np.testing.assert_array_equal(ra.times, rb.times)
+    np.testing.assert_array_equal(ra.counts, rb.counts)
+    np.testing.assert_array_equal(ra.step_counts, rb.step_counts)
+    for a, b in zip(wa, wb):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(ra.v["exc"][1], rb.v["exc"][1], atol=1e-4)
+    np.testing.assert_allclose(sa["theta"], sb["theta"], atol=1e-5)
+    assert not np.allclose(wa[0], _everything_network().projections[0].dense)  # STDP did act
+
+
+def test_chunked_run_equals_one_chunk(runtime):
+    recs = [_everything_network().simulator(runtime, chunk_steps=c).run(300) for c in (7, 300)]
+    np.testing.assert_array_equal(recs[0].times, recs[1].times)
+    np.testing.assert_array_equal(recs[0].ids, recs[1].ids)
+    assert recs[0].steps == 300 and recs[0].duration == pytest.approx(150.0)
+
+
+def test_record_false_keeps_counts_and_rates(runtime):
+    a = _everything_network().simulator(runtime).run(200)
+    b = _everything_network().simulator(runtime, record=False).run(200)
+    assert b.times.size == 0
+    np.testing.assert_array_equal(a.counts, b.counts)
+    np.testing.assert_allclose(b.rates("exc"), a.counts[50:] / 0.1)  # inp 40, src 10, exc 30
+    np.testing.assert_array_equal(a.step_counts, b.step_counts)
+
+
+def test_poisson_group_draws_what_rate_encode_draws(runtime):
+    x = np.linspace(0, 1, 50)
+    net = snn.SNNNetwork(dt=1.0)
+    net.add(snn.PoissonGroup(50, rates=x * 200.0, seed=7, name="p"))
+    rec = net.simulator(runtime).run(300)
+    enc = snn.rate_encode(x, 300, dt=1.0, max_rate=200.0, seed=7)
+    steps, ids = np.nonzero(enc)
+    np.testing.assert_array_equal(rec.ids, ids)
+    np.testing.assert_allclose(rec.times, (steps + 1) * 1.0)
+
+
+def test_delays_arrive_that_many_steps_later(runtime):
+    p = snn.LIFParams(dt=0.5)
+    spikes = np.zeros((40, 1), bool)
+    spikes[2] = True
+    net = snn.SNNNetwork()
+    src = net.add(snn.SpikeSource(spikes, name="src"))
+    post = net.add(snn.LIFLayer(3, p, name="post"))
+    net.connect(src, post, sp.csr_matrix(np.array([[1.0, 2.0, 3.0]])), delay=np.array([0.5, 1.5, 5.0]))
+    rec = net.simulator(runtime, record_v={"post": [0, 1, 2]}).run(40)
+    v = rec.v["post"][1] - p.v_rest
+    jumps = [int(np.argmax(v[:, j] > 0)) for j in range(3)]
+    assert jumps == [3, 5, 12]  # spike at step 2, delays of 1, 3 and 10 steps
+    np.testing.assert_allclose(v[jumps, [0, 1, 2]], [1.0, 2.0, 3.0], rtol=1e-5)
+
+
+def test_live_parameter_changes_match_between_backends(runtime):
+    def run(rt):
+        net = _everything_network()
+        sim = net.simulator(rt)
+        a = sim.run(100)
+        sim.set_params("exc", v_th=-45.0, tau_m=30.0)
+        sim.set_rates("inp", 5.0)
+        sim.set_scale(net.projections[1], 2.0)
+        b = sim.run(100)
+        return a, b
+
+    a0, b0 = run(get_runtime("numpy"))
+    a1, b1 = run(runtime)
+    np.testing.assert_array_equal(b0.ids, b1.ids)
+    assert b0.t0 == pytest.approx(50.0) and b0.times.min() > 50.0
+    assert b0.counts[:40].sum() < a0.counts[:40].sum()  # 5 Hz instead of 5-60 Hz
+
+
+# -- STDP ------------------------------------------------------------------------------------------
+def _pair_weight_change(runtime, rule: snn.STDP, pre_step: int, post_step: int, w0: float = 0.5) -> float:
+    """One pre spike and one post spike (forced by a strong extra input) at the given steps."""
+    n_steps = max(pre_step, post_step) + 5
+    p = snn.LIFParams(dt=1.0, t_ref=0.0)
+    pre_sp = np.zeros((n_steps, 1), bool)
+    pre_sp[pre_step] = True
+    drive = np.zeros((n_steps, 1), bool)
+    drive[post_step - 1] = True  # one-step delay: the post neuron fires at post_step
+    net = snn.SNNNetwork()
+    pre = net.add(snn.SpikeSource(pre_sp, name="pre"))
+    kick = net.add(snn.SpikeSource(drive, name="kick"))
+    post = net.add(snn.LIFLayer(1, p, name="post"))
+    plastic = net.connect(pre, post, [[w0]], plasticity=rule)
+    net.connect(kick, post, [[100.0]])
+    sim = net.simulator(runtime)
+    rec = sim.run(n_steps)
+    assert rec.population("post").times.tolist() == [post_step + 1.0]
+    return float(sim.weights(plastic)[0, 0]) - w0
+
+
+@pytest.mark.parametrize("delta", [-30, -12, -3, -1, 0, 1, 4, 15, 40])
+def test_stdp_pair_follows_the_window(runtime, delta):
+    rule = snn.STDP(a_plus=0.01, a_minus=0.012, tau_plus=16.8, tau_minus=33.7)
+    pre_step = 50
+    dw = _pair_weight_change(runtime, rule, pre_step, pre_step + delta)
+    # float32 weights near 0.5: one ulp is 6e-8
+    assert dw == pytest.approx(float(rule.window(delta * 1.0)), rel=1e-5, abs=2e-7)
+
+
+def test_multiplicative_stdp_is_soft_bounded(runtime):
+    rule = snn.STDP(a_plus=0.5, a_minus=0.5, w_max=1.0, rule="multiplicative")
+    up = _pair_weight_change(runtime, rule, 10, 12, w0=0.9)
+    assert up == pytest.approx(0.5 * math.exp(-2 / 20) * (1.0 - 0.9), abs=2e-7)
+    down = _pair_weight_change(runtime, rule, 12, 10, w0=0.2)
+    assert down == pytest.approx(-0.5 * math.exp(-2 / 20) * 0.2, abs=2e-7)
+
+
+def test_stdp_rule_checks_its_arguments():
+    with pytest.raises(InputError, match="tau_plus"):
+        snn.STDP(tau_plus=0)
+    with pytest.raises(InputError, match="w_max"):
+        snn.STDP(w_min=1.0, w_max=1.0)
+    with pytest.raises(InputError, match="rule"):
+        snn.STDP(rule="triplet")
+    with pytest.raises(InputError, match="a_minus"):
+        snn.STDP(a_minus=-1)
+
+
+# -- encoders --------------------------------------------------------------------------------------
+def test_rng_is_uniform_and_seeded():
+    u = uniform(1, 0, np.arange(200_000, dtype=np.uint32))
+    assert u.dtype == np.float32 and 0 <= u.min() and u.max() < 1
+    assert abs(u.mean() - 0.5) < 0.005
+    assert not np.array_equal(u, uniform(2, 0, np.arange(200_000, dtype=np.uint32)))
+
+
+def test_rate_encode_fires_at_the_asked_rate():
+    x = np.array([0.0, 0.25, 0.5, 1.0])
+    s = snn.rate_encode(x, 20_000, dt=1.0, max_rate=100.0, seed=3)
+    assert s.shape == (20_000, 4) and s.dtype == bool
+    rates = s.mean(0) * 1000.0
+    np.testing.assert_allclose(rates, x * 100.0, atol=3.0)
+    np.testing.assert_array_equal(s, snn.rate_encode(x, 20_000, dt=1.0, max_rate=100.0, seed=3))
+    assert not np.array_equal(s, snn.rate_encode(x, 20_000, dt=1.0, max_rate=100.0, seed=4))
+    assert snn.rate_encode(np.ones((2, 3)), 5).shape == (5, 2, 3)
+
+
+def test_latency_encode_fires_once_earlier_for_brighter():
+    x = np.array([0.0, 0.2, 0.5, 1.0])
+    s = snn.latency_encode(x, 100, dt=0.5, tau=5.0, threshold=0.01)
+    assert s.sum(0).tolist() == [0, 1, 1, 1]
+    t = np.argmax(s, 0)[1:] * 0.5
+    expect = 5.0 * np.log(x[1:] / (x[1:] - 0.01))
+    assert np.all(np.abs(t - expect) < 0.5) and np.all(np.diff(t) <= 0)
+    lin = snn.latency_encode(x, 11, dt=1.0, method="linear")
+    assert np.argmax(lin[:, 3]) == 0 and np.argmax(lin[:, 2]) == 5
+
+
+def test_phase_encode_carries_the_bits():
+    x = np.array([0.0, 1.0, 0.5, 0.3])
+    s = snn.phase_encode(x, 16, bits=8)
+    weights = 2.0 ** -(np.arange(8) + 1)
+    decoded = (s[:8] * weights[:, None]).sum(0) * 256 / 255
+    np.testing.assert_allclose(decoded, x, atol=1 / 255)
+    np.testing.assert_array_equal(s[:8], s[8:])  # periodic
+
+
+def test_population_encode_peaks_at_the_nearest_field():
+    x = np.array([0.0, 0.5, 0.9])
+    s = snn.population_encode(x, 5000, n_fields=11, dt=1.0, max_rate=200.0, seed=0)
+    assert s.shape == (5000, 3, 11)
+    peaks = s.sum(0).argmax(1)
+    assert peaks.tolist() == [0, 5, 9]
+
+
+@pytest.mark.parametrize("call, argument", [
+    (lambda: snn.rate_encode([0.5], 10, dt=1.0, max_rate=2000.0), "max_rate"),
+    (lambda: snn.rate_encode([np.nan], 10), "x"),
+    (lambda: snn.rate_encode([1.5], 10), "x"),
+    (lambda: snn.rate_encode([0.5], 0), "n_steps"),
+    (lambda: snn.rate_encode([0.5], 10, dt=0), "dt"),
+    (lambda: snn.latency_encode([0.5], 10, tau=-1), "tau"),
+    (lambda: snn.latency_encode([0.5], 10, method="exp"), "method"),
+    (lambda: snn.phase_encode([0.5], 10, bits=0), "bits"),
+    (lambda: snn.population_encode([0.5], 10, sigma=0), "sigma"),
+    (lambda: snn.population_encode([0.5], 10, lo=1, hi=0), "hi"),
+])
+def test_encoders_reject_bad_input(call, argument):
+    with pytest.raises(InputError) as err:
+        call()
+    assert err.value.argument == argument
+
+
+# -- bad input -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, argument", [
+    ({"tau_m": 0}, "tau_m"), ({"tau_m": -5}, "tau_m"), ({"dt": 0}, "dt"), ({"dt": -0.1}, "dt"),
+    ({"dt": 20.0}, "dt"), ({"dt": 25.0}, "dt"), ({"t_ref": -1}, "t_ref"), ({"r_m": 0}, "r_m"),
+    ({"v_reset": -50.0}, "v_reset"), ({"v_th": float("nan")}, "v_th"), ({"tau_m": "fast"}, "tau_m"),
+])
+def test_lif_params_reject_bad_values(kwargs, argument):
+    with pytest.raises(InputError) as err:
+        snn.LIFParams(**kwargs)
+    assert err.value.argument == argument
+
+
+def test_network_rejects_bad_input():
+    net = snn.SNNNetwork()
+    a = net.add(snn.LIFLayer(4, name="a"))
+    b = net.add(snn.LIFLayer(3, name="b"))
+    src = net.add(snn.PoissonGroup(2, rates=5.0, name="src"))
+    cases = [
+        (lambda: net.connect(a, b, np.ones((3, 4))), "weights"),
+        (lambda: net.connect(a, b, np.full((4, 3), np.nan)), "weights"),
+        (lambda: net.connect(a, b, sp.random(3, 3, density=0.5, format="csr")), "weights"),
+        (lambda: net.connect(a, src, np.ones((4, 2))), "post"),
+        (lambda: net.connect(a, snn.LIFLayer(3), np.ones((4, 3))), "post"),
+        (lambda: net.connect(a, b, np.ones((4, 3)), delay=0.01), "delay"),
+        (lambda: net.connect(a, b, np.ones((4, 3)), delay=np.ones(12)), "delay"),
+        (lambda: net.connect(a, b, np.ones((4, 3)), plasticity=snn.STDP(w_max=0.5)), "weights"),
+        (lambda: net.connect(a, b, np.ones((4, 3)), plasticity="hebb"), "plasticity"),
+        (lambda: net.add(snn.LIFLayer(2, snn.LIFParams(dt=0.5))), "params"),
+        (lambda: net.add(snn.LIFLayer(2, name="a")), "name"),
+        (lambda: snn.LIFLayer(3, bias=[1.0, 2.0]), "bias"),
+        (lambda: snn.LIFLayer(3, bias=[1.0, np.inf, 2.0]), "bias"),
+        (lambda: snn.LIFLayer(0), "n"),
+        (lambda: snn.PoissonGroup(2, rates=-1.0), "rates"),
+        (lambda: snn.SpikeSource(np.ones(5)), "spikes"),
+        (lambda: snn.simulate(net), "n_steps"),
+        (lambda: snn.simulate(net, duration=-1.0), "duration"),
+        (lambda: net.simulator(record_v={"a": [7]}), "record_v"),
+    ]
+    for call, argument in cases:
+        with pytest.raises(InputError) as err:
+            call()
+        assert err.value.argument == argument, (argument, err.value)
+
+
+def test_rates_above_one_per_step_are_refused(runtime):
+    net = snn.SNNNetwork(dt=1.0)
+    g = net.add(snn.PoissonGroup(2, rates=2000.0, name="g"))
+    with pytest.raises(InputError) as err:
+        net.simulator(runtime)
+    assert err.value.argument == "rates"
+    g.rates = np.asarray(10.0)
+    sim = net.simulator(runtime)
+    with pytest.raises(InputError, match="rates"):
+        sim.set_rates("g", 5000.0)
+    assert float(g.rates) == 10.0
