@@ -98,7 +98,7 @@ __kernel void lif_block(
     for (uint k = 0; k < len; ++k) {
         const uint i = start + k;
         const float syn = ring[slot + i];
-        ring[slot + i] = 0.0f;
+        if (syn != 0.0f) ring[slot + i] = 0.0f;  // most slots are empty: skip the store
         const int r = ref[i];
         const float vi = v[i];
 #if BIAS_ARRAY
@@ -115,7 +115,7 @@ __kernel void lif_block(
         const int held = r > 0;
         const int spk = !held && vn >= v_th + th;
         v[i] = held ? vi : (spk ? v_reset : vn);
-        ref[i] = held ? r - 1 : (spk ? ref_steps : 0);
+        if (held | spk) ref[i] = held ? r - 1 : ref_steps;
 #if ADAPT
         theta[i] = spk ? th + theta_plus : th;
 #endif

@@ -26,7 +26,7 @@ from .roofline import Ceilings, UNITS, get_ceilings, iter_ceilings, save_ceiling
 from .runtime import Runtime, resolve_rt
 
 # Modules that register suites of later capabilities; imported when present.
-SUITE_MODULES: tuple[str, ...] = ("workbench.quant.bench", "workbench.sparse.bench")
+SUITE_MODULES: tuple[str, ...] = ("workbench.quant.bench", "workbench.sparse.bench", "workbench.snn.bench")
 
 
 @dataclass

@@ -27,14 +27,15 @@ PARAMS = dict(tau_m=20.0, v_rest=-65.0, v_reset=-65.0, v_th=-50.0, t_ref=2.0, r_
 WEIGHT_MV = 0.1
 
 
-def network_arrays(n: int, synapses: int = 20, seed: int = 0) -> dict:
-    """bias (nA, (n,)), v0 (mV, (n,)), and the synapses as CSR over pre: indptr, indices, w."""
+def network_arrays(n: int, synapses: int = 20, seed: int = 0, weight: float = WEIGHT_MV) -> dict:
+    """bias (nA, (n,)), v0 (mV, (n,)), and the synapses as CSR over pre: indptr, indices, w
+    (``weight`` mV each)."""
     rng = np.random.default_rng(seed)
     bias = rng.uniform(1.4, 1.8, n)
     v0 = rng.uniform(PARAMS["v_reset"], PARAMS["v_th"], n)
     indices = rng.integers(0, n, n * synapses).astype(np.uint32)
     indptr = (np.arange(n + 1, dtype=np.int64) * synapses).astype(np.uint32)
-    w = np.full(n * synapses, WEIGHT_MV, np.float32)
+    w = np.full(n * synapses, weight, np.float32)
     return {"bias": bias, "v0": v0, "indptr": indptr, "indices": indices, "w": w}
 
 

@@ -16,6 +16,43 @@ def _round_up(n: int, m: int) -> int:
     return -(-n // m) * m
 
 
+class _Dyn:
+    """A kernel argument that changes every step: ``fn(t, t_local)``."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+
+_T = _Dyn(lambda t, tl: U32(t))
+_TI = _Dyn(lambda t, tl: I32(t))
+_TL = _Dyn(lambda t, tl: U32(tl))
+
+
+class _Launch:
+    """One kernel launch of every step, on a private ``cl.Kernel`` whose fixed arguments are set
+    once per chunk; each step sets only the few that change (``_Dyn``) and enqueues. (Setting
+    all ~25 arguments each launch cost more host time than PoCL's LIF step itself.)"""
+
+    def __init__(self, program, name: str, global_size, local_size, *args):
+        import pyopencl as cl
+
+        self.kernel = cl.Kernel(program.cl_program, name)
+        self.global_size, self.local_size = tuple(global_size), local_size
+        self.dynamic = []
+        for i, a in enumerate(args):
+            if isinstance(a, _Dyn):
+                self.dynamic.append((i, a.fn))
+            else:
+                self.kernel.set_arg(i, a)
+
+    def __call__(self, queue, t: int, tl: int):
+        import pyopencl as cl
+
+        for i, fn in self.dynamic:
+            self.kernel.set_arg(i, fn(t, tl))
+        return cl.enqueue_nd_range_kernel(queue, self.kernel, self.global_size, self.local_size)
+
+
 class _OpenCLEngine:
     def __init__(self, sim):
         from .simulator import _csc_view, _LIFConsts, _Traces
@@ -142,72 +179,88 @@ class _OpenCLEngine:
     def _local(self):
         return (self.wg,) if self.wg else None
 
-    def _spikes_args(self, pop, tl: int):
-        """(list, cap, ends, end_idx, cnt, t_local) of ``pop``'s spikes at chunk step tl."""
+    def _spikes_args(self, pop) -> tuple:
+        """(list, cap, ends, end_idx, cnt, t_local) of ``pop``'s spikes at the current step."""
         s = self.pop[pop.name]
         if isinstance(pop, SpikeSource):
-            return (s["src_list"].data, U32(s["src_cap"]), s["src_ends"].data, U32(tl), s["src_cnt"].data, U32(tl))
-        return (s["list"].data, U32(s["cap"]), s["ctr"].data, U32(0), s["cnt"].data, U32(tl))
+            return (s["src_list"].data, U32(s["src_cap"]), s["src_ends"].data, _TL, s["src_cnt"].data, _TL)
+        return (s["list"].data, U32(s["cap"]), s["ctr"].data, U32(0), s["cnt"].data, _TL)
 
-    def _pop_step(self, p, t: int, tl: int) -> None:
+    def _pop_launch(self, p) -> _Launch:
         s = self.pop[p.name]
-        tail = (s["list"].data, U32(s["cap"]), s["ctr"].data, s["cnt"].data, U32(tl), s["count"].data)
-        if isinstance(p, LIFLayer):
-            c = s["c"]
-            args = (U32(p.n), s["v"].data, s["ref"].data, s["theta"].data,
-                    s["v_inf"].data, s["v_inf_one"], s["ring"].data, U32((t % s["slots"]) * p.n),
-                    c.decay, c.v_th, c.v_reset, I32(c.ref_steps), c.theta_decay, c.theta_plus, *tail)
-            if self.wg:
-                s["prog"].lif_step((self._global(p.n),), self._local(), *args)
-                return
-            # CPUs: a work-item per block of neurons, delivering through a fused projection
-            fused = self.fused.get(p.name)
-            if fused is not None:
-                args += self._csr_delivery(fused, t)
-            s["prog"].lif_block((-(-p.n // self.block),), self.block_local, *args)
-        else:
-            s["prog"].poisson_step(
-                (self._global(p.n),), self._local(), U32(p.n), s["p"].data, s["p_one"], U32(p.seed & 0xFFFFFFFF),
-                U32(t), *tail)
+        tail = (s["list"].data, U32(s["cap"]), s["ctr"].data, s["cnt"].data, _TL, s["count"].data)
+        if isinstance(p, PoissonGroup):
+            return _Launch(s["prog"], "poisson_step", (self._global(p.n),), self._local(), U32(p.n), s["p"].data,
+                           s["p_one"], U32(p.seed & 0xFFFFFFFF), _T, *tail)
+        c, n, slots = s["c"], p.n, s["slots"]
+        args = (U32(n), s["v"].data, s["ref"].data, s["theta"].data, s["v_inf"].data, s["v_inf_one"],
+                s["ring"].data, _Dyn(lambda t, tl: U32((t % slots) * n)),
+                c.decay, c.v_th, c.v_reset, I32(c.ref_steps), c.theta_decay, c.theta_plus, *tail)
+        if self.wg:
+            return _Launch(s["prog"], "lif_step", (self._global(n),), self._local(), *args)
+        # CPUs: a work-item per block of neurons, delivering through a fused projection
+        fused = self.fused.get(p.name)
+        if fused is not None:
+            args += self._csr_delivery(fused)
+        return _Launch(s["prog"], "lif_block", (-(-n // self.block),), self.block_local, *args)
 
-    def _csr_delivery(self, i: int, t: int) -> tuple:
-        """The trailing arguments that deliver through CSR projection ``i`` at step ``t``."""
+    def _csr_delivery(self, i: int) -> tuple:
+        """The trailing arguments that deliver through CSR projection ``i``."""
         c, s = self.sim.net.projections[i], self.proj[i]
         post = self.pop[c.post.name]
         delay_one = 1 if np.ndim(c.delays) else int(c.delays)
         return (s["indptr"].data, s["indices"].data, s["w"].data, s["delays"].data, U32(delay_one),
-                F32(c.scale), post["ring"].data, U32(c.post.n), U32(post["slots"]), U32(t))
+                F32(c.scale), post["ring"].data, U32(c.post.n), U32(post["slots"]), _T)
 
-    def _propagate(self, i: int, c: Projection, t: int, tl: int) -> None:
+    def _deliver_launch(self, i: int) -> _Launch:
+        c = self.sim.net.projections[i]
         s, post = self.proj[i], self.pop[c.post.name]
-        spikes = self._spikes_args(c.pre, tl)
+        spikes = self._spikes_args(c.pre)
         if c.is_dense:
-            self.plain.propagate_dense(
-                (c.post.n,), None, *spikes, s["w"].data, U32(c.delays), F32(c.scale),
-                post["ring"].data, U32(c.post.n), U32(post["slots"]), U32(t))
-        else:
-            s["prog"].propagate_csr((min(self._global(c.pre.n), self.spread),), None, *spikes,
-                                    *self._csr_delivery(i, t))
+            return _Launch(self.plain, "propagate_dense", (c.post.n,), None, *spikes, s["w"].data, U32(c.delays),
+                           F32(c.scale), post["ring"].data, U32(c.post.n), U32(post["slots"]), _T)
+        return _Launch(s["prog"], "propagate_csr", (min(self._global(c.pre.n), self.spread),), None, *spikes,
+                       *self._csr_delivery(i))
 
-    def _stdp(self, i: int, c: Projection, t: int, tl: int) -> None:
+    def _stdp_launches(self, i: int) -> list[_Launch]:
+        c = self.sim.net.projections[i]
         s, rule = self.proj[i], c.plasticity
         k_plus, k_minus = s["k"]
         bounds = (F32(rule.w_min), F32(rule.w_max))
-        pre, post = self._spikes_args(c.pre, tl), self._spikes_args(c.post, tl)
+        pre, post = self._spikes_args(c.pre), self._spikes_args(c.post)
         traces = (s["tr_post"].data, s["last_post"].data, s["tr_pre"].data, s["last_pre"].data)
         traces_post = (s["tr_pre"].data, s["last_pre"].data, s["tr_post"].data, s["last_post"].data)
-        times = (I32(t), k_plus, k_minus)
+        times = (_TI, k_plus, k_minus)
+        prog, w = s["stdp"], s["w"].data
         if c.is_dense:
-            s["stdp"].stdp_pre_dense((min(c.pre.n * c.post.n, self.spread),), None, *pre, s["w"].data,
-                                     U32(c.post.n), *traces, *times, F32(rule.a_minus), *bounds)
-            s["stdp"].stdp_post_dense((min(c.pre.n * c.post.n, self.spread),), None, *post, s["w"].data,
-                                      U32(c.pre.n), U32(c.post.n), *traces_post, *times, F32(rule.a_plus), *bounds)
-        else:
-            s["stdp"].stdp_pre_csr((min(self._global(c.pre.n), self.spread),), None, *pre, s["indptr"].data,
-                                   s["indices"].data, s["w"].data, *traces, *times, F32(rule.a_minus), *bounds)
-            s["stdp"].stdp_post_csr((min(self._global(c.post.n), self.spread),), None, *post, s["col_ptr"].data,
-                                    s["col_pre"].data, s["col_syn"].data, s["w"].data, *traces_post, *times,
-                                    F32(rule.a_plus), *bounds)
+            size = (min(c.pre.n * c.post.n, self.spread),)
+            return [
+                _Launch(prog, "stdp_pre_dense", size, None, *pre, w, U32(c.post.n), *traces, *times,
+                        F32(rule.a_minus), *bounds),
+                _Launch(prog, "stdp_post_dense", size, None, *post, w, U32(c.pre.n), U32(c.post.n), *traces_post,
+                        *times, F32(rule.a_plus), *bounds),
+            ]
+        return [
+            _Launch(prog, "stdp_pre_csr", (min(self._global(c.pre.n), self.spread),), None, *pre,
+                    s["indptr"].data, s["indices"].data, w, *traces, *times, F32(rule.a_minus), *bounds),
+            _Launch(prog, "stdp_post_csr", (min(self._global(c.post.n), self.spread),), None, *post,
+                    s["col_ptr"].data, s["col_pre"].data, s["col_syn"].data, w, *traces_post, *times,
+                    F32(rule.a_plus), *bounds),
+        ]
+
+    def _plan(self) -> list[_Launch]:
+        """Every launch of one step, in order (rebuilt each chunk: parameters may have changed)."""
+        net = self.sim.net
+        plan = [self._pop_launch(p) for p in net.populations if not isinstance(p, SpikeSource)]
+        plan += [self._deliver_launch(i) for i in range(len(net.projections)) if i not in self.fused.values()]
+        for i, c in enumerate(net.projections):
+            if c.plasticity is not None:
+                plan += self._stdp_launches(i)
+        for name, (ids, out) in self.vbuf.items():
+            k = ids.size
+            plan.append(_Launch(self.plain, "gather_v", (k,), None, self.pop[name]["v"].data, ids.data, U32(k),
+                                out.data, _Dyn(lambda t, tl, k=k: U32(tl * k))))
+        return plan
 
     # -- a chunk ---------------------------------------------------------------------------------
     def run_chunk(self, t0: int, steps: int):
@@ -225,21 +278,12 @@ class _OpenCLEngine:
                 s["ctr"].fill(0)
                 s["cnt"].fill(0)
         before = {p.name: self.pop[p.name]["count"].get() for p in net.populations if not isinstance(p, SpikeSource)}
-        plastic = [(i, c) for i, c in enumerate(net.projections) if c.plasticity is not None]
-        deliver = [i for i in range(len(net.projections)) if i not in self.fused.values()]
+        plan = self._plan()
         with rt.launch_lock:
             for tl in range(steps):
                 t = t0 + tl
-                for p in net.populations:
-                    if not isinstance(p, SpikeSource):
-                        self._pop_step(p, t, tl)
-                for i in deliver:
-                    self._propagate(i, net.projections[i], t, tl)
-                for i, c in plastic:
-                    self._stdp(i, c, t, tl)
-                for name, (ids, out) in self.vbuf.items():
-                    self.plain.gather_v((ids.size,), None, self.pop[name]["v"].data, ids.data, U32(ids.size),
-                                        out.data, U32(tl * ids.size))
+                for launch in plan:
+                    launch(rt.queue, t, tl)
         per_pop, counts = [], []
         for p in net.populations:
             s = self.pop[p.name]
