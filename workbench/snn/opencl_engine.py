@@ -81,8 +81,10 @@ class _OpenCLEngine:
                     self.fused[p.name] = out[0]
         self.pop = {}
         for p in net.populations:
-            cap = p.n * sim.chunk_steps if sim.record else p.n
-            s = {"count": rt.to_device(np.zeros(p.n, U32), "spike counts")}
+            # Recording keeps a whole chunk's spikes; otherwise the list is a ring of one step's
+            # worth, a power of two so that the running counter may wrap around 2^32.
+            cap = p.n * sim.chunk_steps if sim.record else 1 << (p.n - 1).bit_length()
+            s = {"count": rt.to_device(np.zeros(p.n, U32), "spike counts"), "count_host": np.zeros(p.n, np.int64)}
             if not isinstance(p, SpikeSource):
                 s["list"] = rt.empty(max(cap, 1), U32, "spike list")
                 s["cap"] = cap
@@ -277,7 +279,6 @@ class _OpenCLEngine:
             else:
                 s["ctr"].fill(0)
                 s["cnt"].fill(0)
-        before = {p.name: self.pop[p.name]["count"].get() for p in net.populations if not isinstance(p, SpikeSource)}
         plan = self._plan()
         with rt.launch_lock:
             for tl in range(steps):
@@ -294,8 +295,9 @@ class _OpenCLEngine:
                 cnt = s["cnt"].get()[:steps]
                 total = int(cnt.sum())
                 ids = s["list"][:total].get() if sim.record and total else np.zeros(0, U32)
-                now = s["count"].get()
-                counts.append(now.astype(np.int64) - before[p.name])
+                now = s["count"].get().astype(np.int64)
+                counts.append(now - s["count_host"])
+                s["count_host"] = now
             st = np.repeat(np.arange(steps, dtype=np.int64), cnt.astype(np.int64))
             per_pop.append((st, ids.astype(np.int64)) if sim.record else (st, np.zeros(st.size, np.int64)))
         v = {name: out.get()[:steps * ids.size].reshape(steps, ids.size) for name, (ids, out) in self.vbuf.items()}

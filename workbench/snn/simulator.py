@@ -30,7 +30,7 @@ class Simulator:
 
     record: keep every spike time (else only per-neuron and per-step counts). record_v: membrane
     traces to keep, ``{layer or name: neuron ids}``. chunk_steps: steps between host read-backs
-    (default: as many as fit 32M recorded spikes per population, at most 1000).
+    (default 1000; fewer when recording, see below).
     """
 
     def __init__(self, net: SNNNetwork, rt=None, record: bool = True, record_v=None,
@@ -46,7 +46,10 @@ class Simulator:
         self.record_v = self._record_v(record_v)
         n_max = max(p.n for p in net.populations)
         if chunk_steps is None:
-            chunk_steps = max(1, min(1000, (1 << 25) // n_max)) if record else max(1, min(10000, (1 << 31) // n_max))
+            # a recorded chunk keeps room for every neuron firing every step: 32M spikes (256M
+            # on a GPU, whose memory is larger and whose read-backs cost more) per population
+            budget = 1 << (28 if self.rt.kind == "opencl-gpu" else 25)
+            chunk_steps = max(1, min(1000, budget // n_max)) if record else 1000
         self.chunk_steps = positive_int(chunk_steps, "chunk_steps")
         self.offsets, start = {}, 0
         for p in net.populations:
