@@ -167,7 +167,11 @@ __kernel void poisson_step(
     snn_append(spiked, i, list, cap, ctr, cnt, t_local, &l_n, &l_base);
 }
 
-// Event-driven delivery through CSR synapses: a work-item per spike of this step walks the
+#ifndef VEC
+#define VEC 1  // lanes per spike in propagate_csr (a warp on GPUs)
+#endif
+
+// Event-driven delivery through CSR synapses: VEC lanes per spike of this step walk the
 // out-going synapses of that neuron only, adding scale * w into the ring slot `delay` steps on.
 __kernel void propagate_csr(
     __global const uint *list, const uint cap, __global const uint *ends, const uint end_idx,
@@ -177,10 +181,11 @@ __kernel void propagate_csr(
     __global float *ring, const uint n_post, const uint n_slots, const uint t)
 {
     SNN_SPIKES(list, cap, ends, end_idx, cnt, t_local)
-    for (uint k = get_global_id(0); k < nspk; k += get_global_size(0)) {
+    const uint lane = get_global_id(0) % VEC, groups = get_global_size(0) / VEC;
+    for (uint k = get_global_id(0) / VEC; k < nspk; k += groups) {
         const uint i = SNN_SPIKE(list, cap, k);
         const uint end = indptr[i + 1];
-        for (uint s = indptr[i]; s < end; ++s) {
+        for (uint s = indptr[i] + lane; s < end; s += VEC) {
 #if DELAYS
             const uint d = delays[s];
 #else

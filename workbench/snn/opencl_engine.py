@@ -69,7 +69,8 @@ class _OpenCLEngine:
         self.block_local = (1,)
         cu = max(1, int(getattr(rt.info, "compute_units", 1) or 1))
         # enough work-items to cover a busy step's spikes, few enough that an idle launch is cheap
-        self.spread = (64 if gpu else 1024) * cu * (self.wg or 1)
+        self.spread = (16 if gpu else 4) * cu * (self.wg or 16)
+        self.vec = 32 if gpu else 1  # lanes per spike in propagate_csr
         q = rt.queue
         # CPUs: a LIF layer with exactly one out-going sparse projection delivers through it in
         # its own lif_block launch (one launch per step instead of two; see kernels/lif.cl).
@@ -84,7 +85,7 @@ class _OpenCLEngine:
             # Recording keeps a whole chunk's spikes; otherwise the list is a ring of one step's
             # worth, a power of two so that the running counter may wrap around 2^32.
             cap = p.n * sim.chunk_steps if sim.record else 1 << (p.n - 1).bit_length()
-            s = {"count": rt.to_device(np.zeros(p.n, U32), "spike counts"), "count_host": np.zeros(p.n, np.int64)}
+            s = {"count": rt.to_device(np.zeros(p.n, U32), "spike counts")}  # per chunk
             if not isinstance(p, SpikeSource):
                 s["list"] = rt.empty(max(cap, 1), U32, "spike list")
                 s["cap"] = cap
@@ -114,7 +115,7 @@ class _OpenCLEngine:
                 s["indices"] = rt.to_device(c.indices.astype(U32))
                 per_syn = np.ndim(c.delays) > 0
                 s["delays"] = rt.to_device(c.delays.astype(np.uint8) if per_syn else np.ones(1, np.uint8))
-                s["prog"] = rt.program("lif", WG=self.wg, DELAYS=int(per_syn))
+                s["prog"] = rt.program("lif", WG=self.wg, DELAYS=int(per_syn), VEC=self.vec)
             if c.plasticity is not None:
                 tr = _Traces(c, sim.dt)
                 s["k"] = (tr.k_plus, tr.k_minus)
@@ -221,8 +222,8 @@ class _OpenCLEngine:
         if c.is_dense:
             return _Launch(self.plain, "propagate_dense", (c.post.n,), None, *spikes, s["w"].data, U32(c.delays),
                            F32(c.scale), post["ring"].data, U32(c.post.n), U32(post["slots"]), _T)
-        return _Launch(s["prog"], "propagate_csr", (min(self._global(c.pre.n), self.spread),), None, *spikes,
-                       *self._csr_delivery(i))
+        size = min(self._global(c.pre.n * self.vec), self.spread)
+        return _Launch(s["prog"], "propagate_csr", (size,), None, *spikes, *self._csr_delivery(i))
 
     def _stdp_launches(self, i: int) -> list[_Launch]:
         c = self.sim.net.projections[i]
@@ -279,26 +280,42 @@ class _OpenCLEngine:
             else:
                 s["ctr"].fill(0)
                 s["cnt"].fill(0)
+                if not sim.record:
+                    s["count"].fill(0)
+        import time
+
+        t_start = time.perf_counter()
         plan = self._plan()
         with rt.launch_lock:
             for tl in range(steps):
                 t = t0 + tl
                 for launch in plan:
                     launch(rt.queue, t, tl)
+        t_queued = time.perf_counter()
+        rt.queue.finish()
+        t_done = time.perf_counter()
         per_pop, counts = [], []
         for p in net.populations:
             s = self.pop[p.name]
             if isinstance(p, SpikeSource):
                 cnt, ids = s["host_cnt"], s["host_ids"]
-                counts.append(np.bincount(ids, minlength=p.n).astype(np.int64))
+                counts.append(np.bincount(ids, minlength=p.n))
             else:
                 cnt = s["cnt"].get()[:steps]
                 total = int(cnt.sum())
                 ids = s["list"][:total].get() if sim.record and total else np.zeros(0, U32)
-                now = s["count"].get().astype(np.int64)
-                counts.append(now - s["count_host"])
-                s["count_host"] = now
-            st = np.repeat(np.arange(steps, dtype=np.int64), cnt.astype(np.int64))
-            per_pop.append((st, ids.astype(np.int64)) if sim.record else (st, np.zeros(st.size, np.int64)))
+                # when recording, the ids count the spikes; else read the device's counters
+                counts.append(None if sim.record else s["count"].get())
+            per_pop.append((cnt, ids if sim.record else None))
         v = {name: out.get()[:steps * ids.size].reshape(steps, ids.size) for name, (ids, out) in self.vbuf.items()}
-        return sim._make_record(t0, steps, per_pop, np.concatenate(counts), v)
+        if sim.record:
+            counts = None
+        elif len(counts) == 1:
+            counts = counts[0]
+        else:
+            counts = np.concatenate(counts)
+        rec = sim._make_record(t0, steps, per_pop, counts, v)
+        # where a chunk's wall time went: queueing the launches, waiting for the device, read-back
+        self.last_timing = {"enqueue_s": t_queued - t_start, "device_wait_s": t_done - t_queued,
+                            "readback_s": time.perf_counter() - t_done, "steps": steps}
+        return rec

@@ -15,7 +15,7 @@ class SpikeRecord:
 
     times: (n_spikes,) float64 ms, the end of the step in which each spike happened, sorted;
     ids: (n_spikes,) int64 neuron ids, global over the recorded populations (``offsets`` gives
-    each population's first id and size); counts: (n_neurons,) spikes per neuron over the run
+    each population's first id and size); counts: (n_neurons,) spikes per neuron over the run (an integer array)
     (kept even when spike times are not recorded); steps, dt: the run's length in steps and its
     step (ms); t0: the run's start (ms); v: population name -> (neuron ids, (steps, k) mV)
     membrane traces; step_counts: (steps, n_populations) spikes per step and population.
@@ -92,9 +92,14 @@ class SpikeRecord:
         for name, (ids, _) in first.v.items():
             v[name] = (ids, np.concatenate([r.v[name][1] for r in records]))
         sc = None if first.step_counts is None else np.concatenate([r.step_counts for r in records])
+        counts = first.counts
+        if len(records) > 1 and counts is not None:
+            counts = first.counts.astype(np.int64)
+            for r in records[1:]:
+                counts += r.counts
         return SpikeRecord(
             np.concatenate([r.times for r in records]), np.concatenate([r.ids for r in records]),
-            np.sum([r.counts for r in records], axis=0), sum(r.steps for r in records), first.dt,
+            counts, sum(r.steps for r in records), first.dt,
             first.t0, dict(first.offsets), v, sc,
         )
 

@@ -56,6 +56,7 @@ class Simulator:
             self.offsets[p.name] = (start, p.n)
             start += p.n
         self.t = 0
+        self._count_chunks = True  # whether each chunk's record counts spikes per neuron
         engine = _OpenCLEngine if self.rt.is_opencl else _NumpyEngine
         self.engine = engine(self)
 
@@ -77,12 +78,13 @@ class Simulator:
         """ms simulated so far."""
         return self.t * self.dt
 
-    def chunks(self, n_steps: int) -> Iterator[SpikeRecord]:
+    def chunks(self, n_steps: int, _counts: bool = True) -> Iterator[SpikeRecord]:
         """Run ``n_steps`` more steps, yielding each chunk's record as it completes."""
         n_steps = positive_int(n_steps, "n_steps")
         left = n_steps
         while left:
             steps = min(left, self.chunk_steps)
+            self._count_chunks = _counts
             rec = self.engine.run_chunk(self.t, steps)
             self.t += steps
             left -= steps
@@ -91,11 +93,17 @@ class Simulator:
     def run(self, n_steps: int, on_chunk: Callable[[SpikeRecord], None] | None = None) -> SpikeRecord:
         """Run ``n_steps`` more steps and return their record (``on_chunk`` sees each chunk)."""
         records = []
-        for rec in self.chunks(n_steps):
+        # a recorded chunk's per-neuron counts cost O(neurons): count once, at the end, unless
+        # on_chunk wants them chunk by chunk
+        per_chunk = on_chunk is not None or not self.record
+        for rec in self.chunks(n_steps, _counts=per_chunk):
             records.append(rec)
             if on_chunk is not None:
                 on_chunk(rec)
-        return SpikeRecord.concatenate(records)
+        out = SpikeRecord.concatenate(records)
+        if out.counts is None:
+            out.counts = np.bincount(out.ids, minlength=sum(p.n for p in self.net.populations))
+        return out
 
     # -- live changes ----------------------------------------------------------------------------
     def _member(self, obj, kind, name):
@@ -194,21 +202,26 @@ class Simulator:
         self.engine.set_weights(projection, flat)
 
     # -- the record --------------------------------------------------------------------------------
-    def _make_record(self, t0: int, steps: int, per_pop: list, counts: np.ndarray, v: dict) -> SpikeRecord:
-        """per_pop: for each population, (step index in chunk, local id) arrays, or None."""
+    def _make_record(self, t0: int, steps: int, per_pop: list, counts, v: dict) -> SpikeRecord:
+        """per_pop: for each population, (spikes per step (steps,), their local ids concatenated
+        step by step, or None when not recording). counts: spikes per neuron in the chunk, or
+        None to count them from the ids (recording only)."""
         step_counts = np.zeros((steps, len(per_pop)), np.int64)
         times, ids = [], []
-        for col, (pop, (st, idx)) in enumerate(zip(self.net.populations, per_pop)):
-            step_counts[:, col] = np.bincount(st, minlength=steps)[:steps] if st is not None else 0
-            if self.record and st is not None:
-                times.append(st)
-                ids.append(idx.astype(np.int64) + self.offsets[pop.name][0])
+        for col, (pop, (per_step, idx)) in enumerate(zip(self.net.populations, per_pop)):
+            per_step = np.asarray(per_step, np.int64)
+            step_counts[:, col] = per_step
+            if self.record:
+                times.append(np.repeat(np.arange(steps, dtype=np.int64), per_step))
+                ids.append(np.asarray(idx, np.int64) + self.offsets[pop.name][0])
         if times:
             st, gid = np.concatenate(times), np.concatenate(ids)
             order = np.lexsort((gid, st))
             st, gid = st[order], gid[order]
         else:
             st, gid = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        if counts is None and self._count_chunks:
+            counts = np.bincount(gid, minlength=sum(p.n for p in self.net.populations))
         vt = {name: (self.record_v[name].astype(np.int64), arr) for name, arr in v.items()}
         return SpikeRecord((t0 + st + 1) * self.dt, gid, counts, steps, self.dt, t0 * self.dt,
                            dict(self.offsets), vt, step_counts)
@@ -440,7 +453,6 @@ class _NumpyEngine:
                     ids = src[p.name][tl]
                 fired[p.name] = ids
                 self.counts[p.name][ids] += 1
-                got[p.name][0].append(np.full(ids.size, tl, np.int64))
                 got[p.name][1].append(ids)
             for i, c in enumerate(net.projections):
                 self.propagate(i, c, fired[c.pre.name], t)
@@ -449,7 +461,7 @@ class _NumpyEngine:
                     self.stdp(i, c, fired[c.pre.name], fired[c.post.name], t)
             for name, ids in sim.record_v.items():
                 v[name][tl] = self.lif[name]["v"][ids]
-        per_pop = [(np.concatenate(got[p.name][0]), np.concatenate(got[p.name][1])) for p in net.populations]
+        per_pop = [(np.array([a.size for a in got[p.name][1]]), np.concatenate(got[p.name][1])) for p in net.populations]
         counts = np.concatenate([self.counts[p.name] - before[p.name] for p in net.populations])
         return sim._make_record(t0, steps, per_pop, counts, v)
 
