@@ -61,11 +61,12 @@ def _stratified_split(y: np.ndarray, test_size: float, seed: int) -> tuple[np.nd
     return train_idx, test_idx
 
 
-def digits(test_size: float = 0.25, seed: int = 0) -> Dataset:
-    """scikit-learn's 8x8 digits, standardized and split deterministically.
+def digits(test_size: float = 0.25, seed: int = 0, scale: str = "standard") -> Dataset:
+    """scikit-learn's 8x8 digits, split deterministically.
 
-    Pixels (0..16) are standardized per feature with the *training* split's mean and standard
-    deviation (features constant in training keep scale 1), so no test information leaks.
+    ``scale="standard"``: pixels (0..16) standardized per feature with the *training* split's
+    mean and standard deviation (features constant in training keep scale 1), so no test
+    information leaks. ``scale="unit"``: pixel / 16, intensities in [0, 1] (spike encoders).
 
     Returns a :class:`Dataset` with ``x_*`` of shape (n, 64) float32, ``y_*`` (n,) int64 and
     ``image_shape=(8, 8)``; with the defaults, 1,347 training and 450 test rows.
@@ -75,10 +76,15 @@ def digits(test_size: float = 0.25, seed: int = 0) -> Dataset:
     test_size = _check_test_size(test_size)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise InputError("seed", f"expected an integer, got {seed!r}")
+    if scale not in ("standard", "unit"):
+        raise InputError("scale", f"expected 'standard' or 'unit', got {scale!r}")
     bunch = load_digits()
     x = bunch.data.astype(np.float64)
     y = bunch.target.astype(np.int64)
     tr, te = _stratified_split(y, test_size, int(seed))
+    if scale == "unit":
+        xu = (x / 16.0).astype(np.float32)
+        return Dataset(xu[tr], y[tr], xu[te], y[te], name="digits", image_shape=(8, 8))
     mean = x[tr].mean(axis=0)
     std = x[tr].std(axis=0)
     std[std == 0] = 1.0

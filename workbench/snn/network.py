@@ -38,11 +38,12 @@ class LIFLayer(Population):
     v_inf = v_rest + r_m bias. v_init: the initial membrane potential (mV), scalar or (n,),
     default v_rest. theta_plus / tau_theta: an adaptive threshold (Diehl & Cook): each spike
     raises the neuron's threshold by ``theta_plus`` mV, which decays back with ``tau_theta`` ms;
-    0 (the default) keeps the threshold fixed.
+    0 (the default) keeps the threshold fixed. theta_init: the threshold's initial raise (mV,
+    scalar or (n,)), e.g. one learned before.
     """
 
     def __init__(self, n: int, params: LIFParams | None = None, bias=0.0, v_init=None,
-                 theta_plus: float = 0.0, tau_theta: float = 1e7, name: str | None = None):
+                 theta_plus: float = 0.0, tau_theta: float = 1e7, theta_init=0.0, name: str | None = None):
         self.n = positive_int(n, "n")
         if params is None:
             params = LIFParams()
@@ -57,11 +58,13 @@ class LIFLayer(Population):
             raise InputError("theta_plus", f"expected a non-negative threshold step (mV), got {theta_plus}")
         if self.tau_theta <= 0:
             raise InputError("tau_theta", f"expected a positive time constant (ms), got {tau_theta}")
+        self.theta_init = _per_neuron(theta_init, self.n, "theta_init")
         self.name = name
 
     @property
     def adaptive(self) -> bool:
-        return self.theta_plus > 0
+        """Whether the threshold moves (theta_plus > 0) or starts raised (theta_init != 0)."""
+        return self.theta_plus > 0 or bool(np.any(self.theta_init != 0))
 
     def v_inf(self) -> np.ndarray:
         """v_rest + r_m bias per neuron (mV), float32 (n,) or a 0-d array."""

@@ -96,7 +96,8 @@ class _OpenCLEngine:
                 s["slots"] = d
                 s["v"] = rt.to_device(np.broadcast_to(p.v_init, (p.n,)).astype(F32), "membrane potentials")
                 s["ref"] = rt.to_device(np.zeros(p.n, I32))
-                s["theta"] = rt.to_device(np.zeros(p.n if p.adaptive else 1, F32))
+                s["theta"] = rt.to_device(np.broadcast_to(p.theta_init, (p.n,)).astype(F32) if p.adaptive
+                                          else np.zeros(1, F32))
                 s["ring"] = rt.to_device(np.zeros(d * p.n, F32), "delay ring buffer")
                 self.pop[p.name] = s
                 self.update_layer(p)

@@ -306,7 +306,7 @@ class _NumpyEngine:
                 d = net.ring_size(p)
                 self.lif[p.name] = {
                     "v": np.broadcast_to(p.v_init, (p.n,)).astype(F32),
-                    "ref": np.zeros(p.n, np.int32), "theta": np.zeros(p.n, F32),
+                    "ref": np.zeros(p.n, np.int32), "theta": np.broadcast_to(p.theta_init, (p.n,)).astype(F32),
                     "ring": np.zeros((d, p.n), F32), "c": _LIFConsts(p),
                 }
             elif isinstance(p, PoissonGroup):
