@@ -102,3 +102,32 @@ def blobs(n: int = 600, features: int = 16, classes: int = 4, test_size: float =
     tr, te = _stratified_split(y, test_size, seed)
     x = x.astype(np.float32)
     return Dataset(x[tr], y[tr].astype(np.int64), x[te], y[te].astype(np.int64), name="blobs")
+
+
+def mackey_glass(n: int = 2000, tau: float = 17.0, beta: float = 0.2, gamma: float = 0.1,
+                 power: float = 10.0, step: float = 1.0, dt: float = 0.1, x0: float = 1.2,
+                 discard: int = 500) -> np.ndarray:
+    """The Mackey-Glass delay differential equation, chaotic for tau = 17:
+
+        dx/dt = beta x(t - tau) / (1 + x(t - tau)^power) - gamma x(t),
+
+    integrated with Euler steps of ``dt`` from a constant history ``x0``, sampled every ``step``
+    time units after ``discard`` samples of transient: (n,) float64.
+    """
+    from .validation import positive_int
+
+    n = positive_int(n, "n")
+    for name, value in (("tau", tau), ("dt", dt), ("step", step)):
+        if not (isinstance(value, (int, float)) and value > 0):
+            raise InputError(name, f"expected a positive number, got {value!r}")
+    if dt > step:
+        raise InputError("dt", f"expected dt <= step = {step}, got {dt}")
+    lag = int(round(tau / dt))
+    every = int(round(step / dt))
+    total = (n + int(discard)) * every
+    x = np.empty(total + lag + 1)
+    x[:lag + 1] = x0
+    for k in range(lag, total + lag):
+        past = x[k - lag]
+        x[k + 1] = x[k] + dt * (beta * past / (1.0 + past ** power) - gamma * x[k])
+    return x[lag + 1::every][int(discard):int(discard) + n].copy()

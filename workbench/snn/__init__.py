@@ -13,13 +13,16 @@ Quick start::
 
 from .encoders import latency_encode, phase_encode, population_encode, rate_encode
 from .network import LIFLayer, PoissonGroup, Projection, SNNNetwork, SpikeSource
+from .classifier import SNNImageClassifier
 from .params import LIFParams
 from .record import SpikeRecord
+from .reservoir import SNNTimeSeriesPredictor
 from .simulator import Simulator, simulate
 from .stdp import STDP
 
 __all__ = [
-    "LIFLayer", "LIFParams", "PoissonGroup", "Projection", "SNNNetwork", "STDP", "Simulator",
+    "LIFLayer", "LIFParams", "PoissonGroup", "Projection", "SNNImageClassifier", "SNNNetwork",
+    "SNNTimeSeriesPredictor", "STDP", "Simulator",
     "SpikeRecord", "SpikeSource", "latency_encode", "phase_encode", "population_encode",
     "rate_encode", "simulate",
 ]
