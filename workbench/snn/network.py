@@ -15,7 +15,7 @@ projection delivers this step's spikes, then plastic projections apply STDP.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 

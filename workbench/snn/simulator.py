@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import InputError
 from ..runtime import resolve_rt
 from ..validation import positive_int
-from .network import LIFLayer, PoissonGroup, Population, Projection, SNNNetwork, SpikeSource
+from .network import LIFLayer, PoissonGroup, Projection, SNNNetwork, SpikeSource
 from .record import SpikeRecord
 
 F32 = np.float32
