@@ -5,6 +5,8 @@ simultaneous spikes are summed differs (atomics), a last-bit difference."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from .network import LIFLayer, PoissonGroup, Projection, SpikeSource
@@ -267,7 +269,7 @@ class _OpenCLEngine:
         return plan
 
     # -- a chunk ---------------------------------------------------------------------------------
-    def run_chunk(self, t0: int, steps: int):
+    def run_chunk(self, t0: int, steps: int, count: bool = True):
         sim, net, rt = self.sim, self.sim.net, self.rt
         for p in net.populations:
             s = self.pop[p.name]
@@ -283,8 +285,6 @@ class _OpenCLEngine:
                 s["cnt"].fill(0)
                 if not sim.record:
                     s["count"].fill(0)
-        import time
-
         t_start = time.perf_counter()
         plan = self._plan()
         with rt.launch_lock:
@@ -315,7 +315,7 @@ class _OpenCLEngine:
             counts = counts[0]
         else:
             counts = np.concatenate(counts)
-        rec = sim._make_record(t0, steps, per_pop, counts, v)
+        rec = sim._make_record(t0, steps, per_pop, counts, v, count)
         # where a chunk's wall time went: queueing the launches, waiting for the device, read-back
         self.last_timing = {"enqueue_s": t_queued - t_start, "device_wait_s": t_done - t_queued,
                             "readback_s": time.perf_counter() - t_done, "steps": steps}

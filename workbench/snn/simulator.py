@@ -56,7 +56,6 @@ class Simulator:
             self.offsets[p.name] = (start, p.n)
             start += p.n
         self.t = 0
-        self._count_chunks = True  # whether each chunk's record counts spikes per neuron
         engine = _OpenCLEngine if self.rt.is_opencl else _NumpyEngine
         self.engine = engine(self)
 
@@ -84,8 +83,7 @@ class Simulator:
         left = n_steps
         while left:
             steps = min(left, self.chunk_steps)
-            self._count_chunks = _counts
-            rec = self.engine.run_chunk(self.t, steps)
+            rec = self.engine.run_chunk(self.t, steps, _counts)
             self.t += steps
             left -= steps
             yield rec
@@ -202,10 +200,10 @@ class Simulator:
         self.engine.set_weights(projection, flat)
 
     # -- the record --------------------------------------------------------------------------------
-    def _make_record(self, t0: int, steps: int, per_pop: list, counts, v: dict) -> SpikeRecord:
+    def _make_record(self, t0: int, steps: int, per_pop: list, counts, v: dict, count: bool = True) -> SpikeRecord:
         """per_pop: for each population, (spikes per step (steps,), their local ids concatenated
         step by step, or None when not recording). counts: spikes per neuron in the chunk, or
-        None to count them from the ids (recording only)."""
+        None to count them from the ids (recording only) when ``count``, else to leave None."""
         step_counts = np.zeros((steps, len(per_pop)), np.int64)
         times, ids = [], []
         for col, (pop, (per_step, idx)) in enumerate(zip(self.net.populations, per_pop)):
@@ -220,7 +218,7 @@ class Simulator:
             st, gid = st[order], gid[order]
         else:
             st, gid = np.zeros(0, np.int64), np.zeros(0, np.int64)
-        if counts is None and self._count_chunks:
+        if counts is None and count:
             counts = np.bincount(gid, minlength=sum(p.n for p in self.net.populations))
         vt = {name: (self.record_v[name].astype(np.int64), arr) for name, arr in v.items()}
         return SpikeRecord((t0 + st + 1) * self.dt, gid, counts, steps, self.dt, t0 * self.dt,
@@ -380,10 +378,8 @@ class _NumpyEngine:
         scale = F32(proj.scale)
         if proj.is_dense:
             w = self.w[i].reshape(proj.pre.n, proj.post.n)
-            acc = np.zeros(proj.post.n, F32)
-            for k in ids:  # row by row, as the kernel sums
-                acc += w[k]
-            ring[(t + proj.delays) % d_slots] += scale * acc
+            # an axis-0 sum adds the rows in order, as the kernel does
+            ring[(t + proj.delays) % d_slots] += scale * w[ids].sum(0, dtype=F32)
             return
         syn = _row_synapses(proj.indptr, ids)
         if syn.size == 0:
@@ -431,7 +427,7 @@ class _NumpyEngine:
             spike(tr.tr_post, tr.last_post, post_ids, tr.k_minus)
 
     # -- a chunk ---------------------------------------------------------------------------------
-    def run_chunk(self, t0: int, steps: int) -> SpikeRecord:
+    def run_chunk(self, t0: int, steps: int, count: bool = True) -> SpikeRecord:
         sim, net = self.sim, self.sim.net
         src = {}
         for p in net.populations:
@@ -463,7 +459,7 @@ class _NumpyEngine:
                 v[name][tl] = self.lif[name]["v"][ids]
         per_pop = [(np.array([a.size for a in got[p.name][1]]), np.concatenate(got[p.name][1])) for p in net.populations]
         counts = np.concatenate([self.counts[p.name] - before[p.name] for p in net.populations])
-        return sim._make_record(t0, steps, per_pop, counts, v)
+        return sim._make_record(t0, steps, per_pop, counts, v, count)
 
 
 from .opencl_engine import _OpenCLEngine  # noqa: E402  (the OpenCL twin, in its own module)
