@@ -14,12 +14,14 @@ from .quantization import QuantizationPage
 from .roofline import RooflinePage
 from .session import Session
 from .sparsity import SparsityPage
+from .spikes import SpikesPage
 
 PAGES = [
     ("Devices", devices_page),
     ("Roofline", RooflinePage),
     ("Quantization", QuantizationPage),
     ("Sparsity", SparsityPage),
+    ("Spikes", SpikesPage),
 ]
 
 

@@ -7,6 +7,7 @@ Makefile installs it when it can).
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -49,7 +50,8 @@ def _listening_addresses(port: int) -> set[str]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = _free_port()
-    env = dict(os.environ, WORKBENCH_HOME=str(tmp_path_factory.mktemp("home")),
+    home = tmp_path_factory.mktemp("home")
+    env = dict(os.environ, WORKBENCH_HOME=str(home),
                WORKBENCH_QUICK="1", PYTHONUNBUFFERED="1")
     env.pop("WORKBENCH_DEVICE", None)
     log = tmp_path_factory.mktemp("log") / "server.log"
@@ -68,7 +70,7 @@ def server(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail(f"dashboard did not start: {log.read_text()}")
-    yield {"url": f"http://127.0.0.1:{port}", "port": port, "log": log}
+    yield {"url": f"http://127.0.0.1:{port}", "port": port, "log": log, "home": home}
     proc.terminate()
     try:
         proc.wait(timeout=15)
@@ -129,7 +131,7 @@ def test_roofline_page_measures_and_draws(server, page, tmp_path):
 def test_quantization_page_trains_and_fills_the_grid(server, page, tmp_path):
     page.goto(server["url"] + "/?page=Quantization")
     page.get_by_text("Press Train").first.wait_for(timeout=30000)
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("Pick a layer, or").wait_for(timeout=120000)
     page.get_by_role("button", name="Run grid").click()
     page.get_by_text("done and stored").wait_for(timeout=180000)
@@ -160,4 +162,49 @@ def test_sparsity_page_prunes_live_and_reloads(server, page, tmp_path):
     page.screenshot(path=os.environ.get("WB_SHOT_SPARSITY", str(tmp_path / "sparsity.png")), full_page=True)
     page.reload()  # the run is in the store
     page.get_by_text("Showing stored run").first.wait_for(timeout=30000)
+    assert not page.problems, page.problems
+
+
+def test_spikes_page_streams_takes_a_slider_stops_and_trains(server, page, tmp_path):
+    from workbench.store import Store
+
+    page.goto(server["url"] + "/?page=Spikes")
+    page.get_by_text("No network runs yet").first.wait_for(timeout=30000)
+    duration = page.get_by_label("Run for (s)")
+    duration.fill("60")
+    duration.press("Enter")
+    page.get_by_role("button", name="Start").click()
+    page.get_by_text(re.compile(r"t = \d+\.\d s ·")).wait_for(timeout=60000)  # the raster is streaming
+    handle = page.locator(".noUi-handle").nth(3)  # Inhibition: down by 0.5 while it runs
+    handle.focus()
+    for _ in range(10):
+        handle.press("ArrowLeft")
+    store = Store(server["home"] / "workbench.db")
+
+    def last_chunk() -> dict:
+        runs = store.runs("snn")
+        rows = store.metrics(runs[0]["id"]) if runs else []
+        return rows[-1] if rows else {}
+
+    deadline = time.time() + 60  # the slider reaches the running network within a chunk or two
+    while last_chunk().get("inhibition", 1.0) > 0.51 and time.time() < deadline:
+        time.sleep(0.2)
+    assert last_chunk()["inhibition"] == pytest.approx(0.5), last_chunk()
+    time.sleep(1.0)
+    page.screenshot(path=os.environ.get("WB_SHOT_SPIKES", str(tmp_path / "spikes.png")), full_page=True)
+    page.get_by_role("button", name="Stop", exact=True).click()
+    page.get_by_text("stopped; press Continue").wait_for(timeout=30000)
+    run = store.runs("snn")[0]
+    rows = store.metrics(run["id"])
+    assert run["status"] == "stopped" and rows[0]["inhibition"] == 1.0 and rows[-1]["inhibition"] == pytest.approx(0.5)
+    images = page.get_by_label("Training images")
+    images.fill("60")
+    images.press("Enter")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.get_by_text("finished and stored: test accuracy").wait_for(timeout=120000)
+    assert page.locator("canvas").count() >= 6  # raster, rate, traces, histogram, history, fields
+    page.screenshot(path=os.environ.get("WB_SHOT_SPIKES_TRAIN", str(tmp_path / "spikes-train.png")), full_page=True)
+    page.reload()  # both runs are in the store
+    page.get_by_text("Showing the rates of stored run").first.wait_for(timeout=30000)
+    page.get_by_text("Stored training runs on this device").first.wait_for(timeout=30000)
     assert not page.problems, page.problems

@@ -102,3 +102,63 @@ def test_sparsity_page_prunes_stops_resumes_and_reloads(runtime, tmp_path, monke
     asyncio.run(fresh._on_sweep())
     assert "Crossover on" in fresh.status.object, fresh.status.object
     assert len(fresh.sweep.sources["dense"].data["us"]) == 7
+
+
+def test_spikes_page_runs_live_takes_sliders_stops_continues_and_trains(runtime, tmp_path, monkeypatch):
+    from workbench.dashboards import spikes
+    from workbench.dashboards.spikes import SpikesPage
+    from workbench.snn.classifier import TRAIN_KIND
+
+    monkeypatch.setitem(spikes.SIZES, "1,000 neurons", (160, 40, 160))  # small and quick
+    store = Store(tmp_path / "s.db")
+    page = SpikesPage(Session(runtime.info.id, store))
+    assert "No network runs yet" in page.status.object and page.continue_button.disabled
+    page.duration.value, page.pace.value = 2.0, "as fast as it goes"
+
+    async def start_move_stop():  # a slider moved, then Stop, while it runs
+        task = asyncio.ensure_future(page._on_start())
+        while page.live is None or page.live.chunks_done_ < 3:
+            await asyncio.sleep(0.005)
+        page.inhibition.value = 0.5
+        while page.live.chunks_done_ < 6:
+            await asyncio.sleep(0.005)
+        page._on_stop()
+        await task
+
+    asyncio.run(start_move_stop())
+    assert "stopped; press **Continue**" in page.status.object, page.status.object
+    run = store.runs("snn")[0]
+    assert run["status"] == "stopped"
+    rows = store.metrics(run["id"])
+    assert 6 <= len(rows) < 20 and rows[0]["inhibition"] == 1.0 and rows[-1]["inhibition"] == 0.5
+    assert len(page.history.source.data["t"]) == len(rows)
+    assert len(page.raster.sources["excitatory"].data["t"]) > 0
+    assert page.raster.figure.x_range.end - page.raster.figure.x_range.start == spikes.WINDOW_MS
+    assert len(page.traces.source.data["xs"]) == 3 and len(page.hist.sources["inhibitory"].data["count"]) > 0
+    page.v_th.value = -52.0  # moved while stopped: the line moves now, the network on Continue
+    assert page.traces.threshold.location == -52.0
+    page.duration.value = 0.3
+    asyncio.run(page._on_continue())
+    assert "finished" in page.status.object and store.runs("snn")[0]["status"] == "finished"
+    assert store.metrics(run["id"])[-1]["v_th"] == -52.0
+    fresh = SpikesPage(Session(runtime.info.id, store))  # a reload shows the stored run
+    assert "Showing the rates of stored run" in fresh.status.object
+    assert len(fresh.history.source.data["t"]) == len(store.metrics(run["id"]))
+
+    page.n_neurons.value, page.images.value = 16, 40
+    asyncio.run(page._on_train())
+    assert "finished and stored: test accuracy" in page.train_status.object, page.train_status.object
+    assert len(page.fields.labels.data["text"]) == 16 and page.fields.source.data["image"]
+    assert store.runs(TRAIN_KIND)[0]["status"] == "finished" and "test accuracy" in page.train_runs.object
+
+    async def train_then_stop():
+        task = asyncio.ensure_future(page._on_train())
+        while page.clf is None or not getattr(page.clf, "history_", None) or len(page.clf.history_) < 5:
+            await asyncio.sleep(0.005)
+        page._on_train_stop()
+        await task
+
+    page.images.value, page.clf = 400, None
+    asyncio.run(train_then_stop())
+    assert "stopped and stored" in page.train_status.object, page.train_status.object
+    assert store.runs(TRAIN_KIND)[0]["status"] == "stopped"

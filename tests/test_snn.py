@@ -432,3 +432,132 @@ def test_benchmark_network_matches_its_brian2_description():
     assert a["indices"].size == 20_000 and np.all(np.diff(a["indptr"]) == 20)
     assert 1.4 <= a["bias"].min() and a["bias"].max() <= 1.8
     assert PARAMS["dt"] == 0.1
+
+
+# -- the live network (the Spikes page and SpikeRasterPanel) ------------------------------------------
+def test_live_network_matches_the_reference_and_takes_knobs_while_running(runtime):
+    """Same spikes as the NumPy reference on every backend; knobs change the running network
+    between chunks (less inhibition: higher rates) and are in force from the next chunk on."""
+    from workbench.snn.live import LiveNetwork
+
+    def run(rt):
+        live = LiveNetwork(n_exc=400, n_inh=100, n_input=400, rt=rt, seed=3)
+        out = []
+        for c in live.run(400.0, chunk=50.0, pace=None):
+            out.append(c)
+            if c.index == 3:
+                live.set(inhibition=0.4, input_rate=30.0)
+        return out
+
+    ours, ref = run(runtime), run("numpy")
+    assert [c.index for c in ours] == list(range(8))
+    for a, b in zip(ours, ref):
+        np.testing.assert_array_equal(a.record.ids, b.record.ids)
+        np.testing.assert_array_equal(a.record.times, b.record.times)
+    assert ours[3].knobs["inhibition"] == 1.0 and ours[4].knobs["inhibition"] == 0.4
+    before = np.mean([c.rates["excitatory"] for c in ours[1:4]])
+    after = np.mean([c.rates["excitatory"] for c in ours[5:]])
+    assert 2 < before < 60 and after > 2 * before, (before, after)
+    assert ours[-1].t_ms == pytest.approx(400.0)
+    assert set(ours[0].record.v) == {"network"} and ours[0].record.v["network"][1].shape == (500, 3)
+
+
+def test_live_network_threshold_and_tau_knobs_reach_the_layer():
+    from workbench.snn.live import LiveNetwork
+
+    live = LiveNetwork(n_exc=80, n_inh=20, n_input=80, rt="numpy")
+    gen = live.run(100.0, chunk=10.0, pace=None)
+    next(gen)
+    live.set(v_th=-55.0, tau_m=10.0)
+    c = next(gen)
+    gen.close()
+    assert c.knobs["v_th"] == -55.0 and live.layer.params.v_th == -55.0 and live.layer.params.tau_m == 10.0
+
+
+def test_live_network_store_record_is_consistent_when_stopped_and_continued(tmp_path):
+    from workbench.snn.live import SNN_KIND, LiveNetwork, load_snn_runs
+    from workbench.store import Store
+
+    store = Store(tmp_path / "s.db")
+    live = LiveNetwork(n_exc=80, n_inh=20, n_input=80, rt="numpy", store=store)
+    seen = []
+    for c in live.run(200.0, chunk=20.0, pace=None):
+        seen.append(c)
+        if c.index == 2:
+            live.stop()  # from the consumer; any thread may
+    assert len(seen) == 3
+    run = store.runs(SNN_KIND)[0]
+    assert run["status"] == "stopped" and run["params"]["n_exc"] == 80
+    rows = store.metrics(run["id"])
+    assert [r["step"] for r in rows] == [0, 1, 2]
+    assert rows[-1]["t_ms"] == pytest.approx(60.0) and rows[1]["rate_excitatory"] == pytest.approx(seen[1].rates["excitatory"])
+    gen = live.run(100.0, chunk=20.0, pace=None)  # Continue: the same run goes on
+    next(gen)
+    assert store.runs(SNN_KIND)[0]["status"] == "running"
+    gen.close()  # a consumer that goes away also leaves it stopped
+    assert store.runs(SNN_KIND)[0]["status"] == "stopped"
+    assert list(live.run(40.0, chunk=20.0, pace=None))[-1].t_ms == pytest.approx(120.0)
+    (stored, chunks), = load_snn_runs("numpy", store)
+    assert stored["status"] == "finished" and [r["step"] for r in chunks] == [0, 1, 2, 3, 4, 5]
+    assert chunks[-1]["t_ms"] == pytest.approx(120.0)
+    assert load_snn_runs("numpy", Store(tmp_path / "other.db")) == []
+
+
+def test_live_network_paces_to_real_time():
+    import time
+
+    from workbench.snn.live import LiveNetwork
+
+    live = LiveNetwork(n_exc=80, n_inh=20, n_input=80, rt="numpy")
+    t0 = time.perf_counter()
+    list(live.run(300.0, chunk=50.0, pace=1.0))
+    assert time.perf_counter() - t0 >= 0.29  # a lower bound only: never a speed assertion
+
+
+def test_live_network_rejects_bad_input():
+    from workbench.snn.live import LiveNetwork
+
+    live = LiveNetwork(n_exc=8, n_inh=2, n_input=8, rt="numpy")
+    for kwargs, arg in (({"v_th": -70.0}, "v_th"), ({"tau_m": 0.0}, "tau_m"), ({"input_rate": float("nan")}, "input_rate"),
+                        ({"gain": 1.0}, "gain")):
+        with pytest.raises(InputError) as err:
+            live.set(**kwargs)
+        assert err.value.argument == arg
+    for kwargs, arg in (({"duration": 0.0}, "duration"), ({"chunk": -1.0}, "chunk"), ({"pace": 0.0}, "pace")):
+        with pytest.raises(InputError) as err:
+            next(live.run(**kwargs))
+        assert err.value.argument == arg
+    for kwargs, arg in (({"n_exc": 0}, "n_exc"), ({"inhibition": 9.0}, "inhibition"), ({"trace_neurons": 99}, "trace_neurons"),
+                        ({"g": -1.0}, "g")):
+        with pytest.raises(InputError) as err:
+            LiveNetwork(**{"n_exc": 8, "n_inh": 2, "n_input": 8, "rt": "numpy", **kwargs})
+        assert err.value.argument == arg
+
+
+def test_image_classifier_logs_to_the_store_and_stops(tmp_path):
+    from workbench.data import digits
+    from workbench.snn.classifier import TRAIN_KIND
+    from workbench.store import Store
+
+    d = digits(scale="unit")
+    store = Store(tmp_path / "s.db")
+    clf = snn.SNNImageClassifier(n_neurons=20, epochs=1, rt="numpy")
+    clf.fit(d.x_train[:60], d.y_train[:60], report_every=20, store=store, validation=(d.x_test[:30], d.y_test[:30]))
+    run = store.runs(TRAIN_KIND)[0]
+    assert run["status"] == "finished" and run["params"]["n_neurons"] == 20 and run["params"]["images"] == 60
+    rows = store.metrics(run["id"])
+    assert [r["step"] for r in rows] == [20, 40, 60]  # the accuracies join the last report's row
+    assert rows[-1]["validation_accuracy"] == pytest.approx(clf.score(d.x_test[:30], d.y_test[:30]))
+    assert 0 <= rows[-1]["train_accuracy"] <= 1 and rows[0]["spikes"] > 0
+
+    def stop_at_30(info):
+        if info["image"] == 30:
+            clf.stop()  # as the dashboard's Stop does, from another thread
+
+    clf.fit(d.x_train[:60], d.y_train[:60], on_step=stop_at_30, report_every=10, store=store)
+    run = store.runs(TRAIN_KIND)[0]
+    assert run["status"] == "stopped" and len(clf.history_) == 30
+    assert [r["step"] for r in store.metrics(run["id"])] == [10, 20, 30]  # no labels for a stopped run
+    with pytest.raises(InputError) as err:
+        clf.fit(d.x_train[:10], validation=(d.x_test, d.y_test))
+    assert err.value.argument == "validation"

@@ -18,15 +18,19 @@ Learned state: ``weights_`` (n_inputs, n_neurons) mV, ``theta_`` (n_neurons,) mV
 
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
 import numpy as np
 
 from ..errors import InputError
+from ..runtime import resolve_rt
 from ..validation import as_array, positive_int
 from .network import LIFLayer, PoissonGroup, SNNNetwork
 from .params import LIFParams, _number
 from .stdp import STDP
+
+TRAIN_KIND = "snn-train"  # store run kind of classifier training
 
 
 class SNNImageClassifier:
@@ -64,6 +68,11 @@ class SNNImageClassifier:
         self.min_spikes = min_spikes
         self.seed = seed
         self.rt = rt
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """End :meth:`fit` after the current image (from any thread); labels are not assigned."""
+        self._stop.set()
 
     # -- the network ---------------------------------------------------------------------------
     def _params(self) -> LIFParams:
@@ -123,12 +132,54 @@ class SNNImageClassifier:
         return counts
 
     # -- learning ------------------------------------------------------------------------------
-    def fit(self, x, y=None, on_step: Callable[[dict], None] | None = None, report_every: int = 25):
+    def fit(self, x, y=None, on_step: Callable[[dict], None] | None = None, report_every: int = 25,
+            store=None, validation=None):
         """Learn receptive fields from ``x`` (n, features) by STDP, then (when ``y`` is given)
-        assign labels. ``on_step`` gets a dict (image, epoch, weights, theta, spikes) every
-        ``report_every`` images and may return ``False`` to stop early."""
+        assign labels. ``on_step`` gets a dict (image, epoch, images, weights, theta, spikes: the
+        mean excitatory spikes per image since the last report) every ``report_every`` images and
+        may return ``False`` to stop early; :meth:`stop` does the same from another thread.
+
+        ``store``: log the run (kind ``"snn-train"``: spikes and mean threshold at each report;
+        with ``y`` the training accuracy, with ``validation=(x_val, y_val)`` also its accuracy),
+        ending ``finished``, or ``stopped`` (no labels then) or ``failed``."""
         self._check()
         x = self._images(x)
+        report_every = positive_int(report_every, "report_every")
+        if validation is not None:
+            if y is None:
+                raise InputError("validation", "needs the training labels y to assign classes")
+            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+                raise InputError("validation", "expected (x_val, y_val)")
+            validation = (self._images(validation[0], "validation"), np.asarray(validation[1]))
+        n, n_in = x.shape
+        self._stop.clear()
+        self.run_id_ = None
+        if store is not None:
+            rt = resolve_rt(self.rt)
+            params = {k: getattr(self, k) for k in ("n_neurons", "t_present", "t_rest", "dt", "max_rate", "w_max",
+                                                    "w_inh", "theta_plus", "tau_m", "epochs", "seed")}
+            self.run_id_ = store.start_run(TRAIN_KIND, {**params, "images": n, "device_key": rt.info.key},
+                                           device=rt.name)
+        status = "failed"
+        try:
+            stopped = self._learn(x, on_step, report_every, store)
+            status = "stopped" if stopped else "finished"
+            if y is not None and not stopped:
+                r = self.responses(x)
+                self.assign_labels(x, y, responses=r)
+                metrics = {"train_accuracy": float(np.mean(self.predict(x, responses=r) == np.asarray(y)))}
+                if validation is not None:
+                    metrics["validation_accuracy"] = self.score(*validation)
+                self.metrics_ = metrics
+                if store is not None:
+                    store.log_metric(self.run_id_, len(self.history_), **metrics)
+        finally:
+            if store is not None:
+                store.finish_run(self.run_id_, status)
+        return self
+
+    def _learn(self, x: np.ndarray, on_step, report_every: int, store) -> bool:
+        """The STDP epochs; returns whether they were stopped early."""
         n, n_in = x.shape
         rng = np.random.default_rng(self.seed)
         ws = self.weight_sum if self.weight_sum is not None else 0.25 * n_in
@@ -139,6 +190,7 @@ class SNNImageClassifier:
         sim = net.simulator(self.rt, record=False, chunk_steps=self._steps(self.t_present))
         steps, rest = self._steps(self.t_present), self._steps(self.t_rest) if self.t_rest else 0
         self.history_ = []
+        self.n_inputs_ = n_in
         stopped = False
         for epoch in range(self.epochs):
             for k, i in enumerate(rng.permutation(n)):
@@ -149,19 +201,23 @@ class SNNImageClassifier:
                 w *= ws / np.where(sums > 0, sums, 1.0)
                 np.minimum(w, self.w_max, out=w)
                 sim.set_weights(proj, w)
-                if on_step is not None and (k + 1) % report_every == 0:
-                    if on_step({"image": k + 1, "epoch": epoch, "images": n, "weights": w,
-                                "theta": sim.state("excitatory")["theta"], "spikes": int(counts.sum())}) is False:
+                if (k + 1) % report_every == 0 or k + 1 == n:
+                    theta = sim.state("excitatory")["theta"]
+                    spikes = float(np.mean(self.history_[-((k % report_every) + 1):]))
+                    if store is not None:
+                        store.log_metric(self.run_id_, len(self.history_), epoch=epoch, spikes=spikes,
+                                         theta_mean=float(theta.mean()))
+                    if on_step is not None and on_step({"image": k + 1, "epoch": epoch, "images": n, "weights": w,
+                                                        "theta": theta, "spikes": spikes}) is False:
                         stopped = True
-                        break
+                if stopped or self._stop.is_set():
+                    stopped = True
+                    break
             if stopped:
                 break
         self.weights_ = sim.weights(proj)
         self.theta_ = sim.state("excitatory")["theta"]
-        self.n_inputs_ = n_in
-        if y is not None:
-            self.assign_labels(x, y)
-        return self
+        return stopped
 
     def _steps(self, ms: float) -> int:
         return max(1, int(round(ms / self.dt)))

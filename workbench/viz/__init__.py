@@ -2,7 +2,11 @@
 
 from .quant import CalibrationFigure, GridFigure, LayerErrorFigure
 from .roofline import RooflineFigure, ceilings_html, roofline_figure
+from .snn import (MembraneTraceFigure, PopulationRateFigure, RateHistogramFigure, ReceptiveFieldFigure,
+                  SpikeRasterFigure)
 from .sparse import FormatLatencyFigure, LayerSparsityFigure, PruneCurveFigure
 
 __all__ = ["CalibrationFigure", "FormatLatencyFigure", "GridFigure", "LayerErrorFigure",
-           "LayerSparsityFigure", "PruneCurveFigure", "RooflineFigure", "ceilings_html", "roofline_figure"]
+           "LayerSparsityFigure", "MembraneTraceFigure", "PopulationRateFigure", "PruneCurveFigure",
+           "RateHistogramFigure", "ReceptiveFieldFigure", "RooflineFigure", "SpikeRasterFigure",
+           "ceilings_html", "roofline_figure"]

@@ -1,0 +1,338 @@
+"""The *Spikes* page: run a balanced spiking network live, tune it while it runs, and watch
+STDP learn digit receptive fields.
+
+**Network.** Start runs a :class:`~workbench.snn.live.LiveNetwork` (excitatory and inhibitory
+LIF neurons driven by Poisson input) on the session's device in a worker thread, chunk by chunk
+at the chosen pace. Each chunk scrolls the spike raster and the population rate (a rolling
+window), the membrane traces and the firing-rate histogram, and adds a point to the run's rate
+history. The sliders (membrane time constant, threshold, input rate, inhibition) reach the
+running simulation before its next chunk, without a restart. Stop ends the run after the
+current chunk, leaving it ``stopped`` in the store with every chunk logged; Continue goes on.
+
+**STDP digits.** Train runs an :class:`~workbench.snn.SNNImageClassifier` on the digits; the
+receptive fields (each excitatory neuron's input weights as an 8x8 image) are redrawn as they
+learn. Stop ends training (stored as ``stopped``); a finished run assigns labels and reports the
+test accuracy. The stored runs of this device are listed for both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from datetime import datetime
+
+import numpy as np
+import panel as pn
+from bokeh.models import ColumnDataSource, HoverTool
+from bokeh.plotting import figure
+
+from workbench.data import digits
+from workbench.snn import SNNImageClassifier
+from workbench.snn.classifier import TRAIN_KIND
+from workbench.snn.live import KNOB_RANGES, LiveNetwork, load_snn_runs
+from workbench.viz import (MembraneTraceFigure, PopulationRateFigure, RateHistogramFigure, ReceptiveFieldFigure,
+                           SpikeRasterFigure)
+
+from .session import Session
+
+SIZES = {"1,000 neurons": (800, 200, 800), "10,000 neurons": (8000, 2000, 8000),
+         "100,000 neurons": (80000, 20000, 80000)}
+PACES = {"real time": 1.0, "slow motion (1/4)": 0.25, "10x real time": 10.0, "as fast as it goes": None}
+WINDOW_MS, CHUNK_MS = 500.0, 100.0
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts).strftime("%H:%M:%S")
+
+
+class RunHistoryFigure:
+    """The excitatory and inhibitory rates of a whole live run, chunk by chunk, with the knobs
+    in force in the hover (so the effect of a slider shows as a step in the curve)."""
+
+    COLUMNS = ("t", "exc", "inh", "tau_m", "v_th", "input_rate", "inhibition")
+
+    def __init__(self, height: int = 220, width: int = 620):
+        self.source = ColumnDataSource({c: [] for c in self.COLUMNS})
+        self.figure = figure(title="Rates over the run", height=height, width=width, x_axis_label="time (s)",
+                             y_axis_label="rate (Hz)", tools="pan,wheel_zoom,box_zoom,reset,save")
+        e = self.figure.line("t", "exc", source=self.source, color="#1f77b4", line_width=2, legend_label="excitatory")
+        self.figure.line("t", "inh", source=self.source, color="#d62728", line_width=2, legend_label="inhibitory")
+        self.figure.add_tools(HoverTool(renderers=[e], mode="vline", tooltips=[
+            ("t", "@t{0.0} s"), ("rates", "@exc{0.0} / @inh{0.0} Hz"), ("tau_m", "@tau_m{0.0} ms"),
+            ("v_th", "@v_th{0.0} mV"), ("input", "@input_rate{0.0} Hz"), ("inhibition", "@inhibition{0.00}")]))
+        self.figure.legend[0].label_text_font_size = "8pt"
+        self.figure.add_layout(self.figure.legend[0], "right")
+
+    @staticmethod
+    def _row(m: dict) -> dict:
+        return {"t": m["t_ms"] * 1e-3, "exc": m["rate_excitatory"], "inh": m["rate_inhibitory"],
+                **{k: m[k] for k in ("tau_m", "v_th", "input_rate", "inhibition")}}
+
+    def set_metrics(self, metrics: list[dict]) -> None:
+        rows = [self._row(m) for m in metrics if m.get("t_ms") is not None]
+        self.source.data = {c: [r[c] for r in rows] for c in self.COLUMNS}
+
+    def add_chunk(self, c) -> None:
+        self.source.stream({k: [v] for k, v in self._row({"t_ms": c.t_ms, "rate_excitatory": c.rates["excitatory"],
+                                                          "rate_inhibitory": c.rates["inhibitory"],
+                                                          **c.knobs}).items()})
+
+
+class SpikesPage(pn.viewable.Viewer):
+    def __init__(self, session: Session, **params):
+        super().__init__(**params)
+        self.session = session
+        self.live: LiveNetwork | None = None
+        self.clf: SNNImageClassifier | None = None
+        # -- network controls
+        lo, hi = KNOB_RANGES["tau_m"]
+        self.tau = pn.widgets.FloatSlider(label="Membrane tau (ms)", start=lo, end=60.0, step=1.0, value=20.0, width=190)
+        lo, hi = KNOB_RANGES["v_th"]
+        self.v_th = pn.widgets.FloatSlider(label="Threshold (mV)", start=lo, end=hi, step=0.5, value=-50.0, width=190)
+        lo, hi = KNOB_RANGES["input_rate"]
+        self.rate = pn.widgets.FloatSlider(label="Input rate (Hz)", start=lo, end=60.0, step=1.0, value=20.0, width=190)
+        lo, hi = KNOB_RANGES["inhibition"]
+        self.inhibition = pn.widgets.FloatSlider(label="Inhibition (x g)", start=lo, end=hi, step=0.05, value=1.0,
+                                                 width=190)
+        self.size = pn.widgets.Select(label="Network", options=list(SIZES), value="1,000 neurons", width=150)
+        self.pace = pn.widgets.Select(label="Pace", options=list(PACES), value="real time", width=160)
+        self.duration = pn.widgets.FloatInput(label="Run for (s)", value=10.0, start=0.1, end=600.0, step=1.0, width=100)
+        self.start_button = pn.widgets.Button(label="Start", color="primary", width=90)
+        self.stop_button = pn.widgets.Button(label="Stop", color="warning", width=90, disabled=True)
+        self.continue_button = pn.widgets.Button(label="Continue", color="success", width=90, disabled=True)
+        self.stored = pn.widgets.Select(label="Stored network runs on this device", options={}, width=520)
+        self.status = pn.pane.Markdown("", css_classes=["wb-status"])
+        # the groups are named up front: a served page cannot add renderers while it streams
+        groups = ("excitatory", "inhibitory")
+        self.raster = SpikeRasterFigure(window=WINDOW_MS, height=330, width=640, groups=groups)
+        self.pop_rate = PopulationRateFigure(window=WINDOW_MS, height=170, width=640, groups=groups,
+                                             x_range=self.raster.figure.x_range)
+        self.traces = MembraneTraceFigure(window=WINDOW_MS, v_th=self.v_th.value, height=220, width=560)
+        self.hist = RateHistogramFigure(height=260, width=560, groups=groups)
+        self.history = RunHistoryFigure(height=240, width=560)
+        # -- STDP controls
+        self.n_neurons = pn.widgets.IntSlider(label="Excitatory neurons", start=16, end=400, step=4, value=100, width=190)
+        self.images = pn.widgets.IntInput(label="Training images", value=400, start=20, end=1347, step=50, width=130)
+        self.epochs = pn.widgets.IntInput(label="Epochs", value=1, start=1, end=5, width=90)
+        self.train_button = pn.widgets.Button(label="Train", color="primary", width=90)
+        self.train_stop = pn.widgets.Button(label="Stop training", color="warning", width=120, disabled=True)
+        self.train_progress = pn.indicators.Progress(value=0, max=1, width=240, visible=False)
+        self.train_status = pn.pane.Markdown("", css_classes=["wb-status"])
+        self.train_runs = pn.pane.Markdown("")
+        self.fields = ReceptiveFieldFigure(height=440, width=440)
+        # -- wiring
+        for widget, knob in ((self.tau, "tau_m"), (self.v_th, "v_th"), (self.rate, "input_rate"),
+                             (self.inhibition, "inhibition")):
+            widget.param.watch(lambda e, k=knob: self._on_knob(k, e.new), "value")
+        self.start_button.on_click(self._on_start)
+        self.stop_button.on_click(self._on_stop)
+        self.continue_button.on_click(self._on_continue)
+        self.train_button.on_click(self._on_train)
+        self.train_stop.on_click(self._on_train_stop)
+        self.stored.param.watch(lambda e: self._show_stored(e.new), "value")
+        session.param.watch(lambda _: self._load_stored(), "rt")
+        self._load_stored()
+
+    # -- stored runs ------------------------------------------------------------------------------
+    def _knobs(self) -> dict:
+        return {"tau_m": self.tau.value, "v_th": self.v_th.value, "input_rate": self.rate.value,
+                "inhibition": self.inhibition.value}
+
+    def _refresh_runs(self, select=None):
+        self._runs = {run["id"]: (run, chunks) for run, chunks in load_snn_runs(self.session.rt, self.session.store)}
+
+        def label(run, chunks):
+            p = run["params"]
+            t = chunks[-1]["t_ms"] * 1e-3 if chunks else 0.0
+            return (f"#{run['id']} {_when(run['started_at'])}: {p['n_exc'] + p['n_inh']:,} neurons, "
+                    f"{t:.1f} s simulated ({run['status']})")
+
+        self.stored.options = {label(run, chunks): rid for rid, (run, chunks) in self._runs.items()}
+        if not self._runs:
+            return None
+        rid = select if select in self._runs else max(self._runs)
+        if self.stored.value == rid:
+            self._show_stored(rid)
+        else:
+            self.stored.value = rid
+        return rid
+
+    def _show_stored(self, rid) -> None:
+        if rid in self._runs and (self.live is None or self.live.run_id_ != rid):
+            with pn.io.unlocked():
+                self.history.set_metrics(self._runs[rid][1])
+
+    def _load_stored(self) -> None:
+        rid = self._refresh_runs()
+        name = self.session.rt.name
+        self.status.object = (f"Showing the rates of stored run #{rid} on **{name}**. Press **Start** to run the "
+                              "network live." if rid is not None else
+                              f"No network runs yet on **{name}**. Press **Start** to run the network live; move "
+                              "the sliders while it runs.")
+        self._list_training()
+
+    def _list_training(self) -> None:
+        lines = []
+        for run in self.session.store.runs(TRAIN_KIND)[:5]:
+            p = run["params"]
+            if p.get("device_key") != self.session.rt.info.key:
+                continue
+            m = {k: v for row in self.session.store.metrics(run["id"]) for k, v in row.items() if v is not None}
+            acc = f", test accuracy {m['validation_accuracy']:.3f}" if "validation_accuracy" in m else ""
+            lines.append(f"- #{run['id']} {_when(run['started_at'])}: {p['n_neurons']} neurons, {p['images']} "
+                         f"images x {p['epochs']} epochs, {run['status']}{acc}")
+        self.train_runs.object = ("**Stored training runs on this device**\n\n" + "\n".join(lines)) if lines else ""
+
+    # -- the live network ---------------------------------------------------------------------------
+    def _on_knob(self, knob: str, value: float) -> None:
+        if knob == "v_th":
+            self.traces.set_threshold(value)
+        if self.live is not None:
+            self.live.set(**{knob: value})  # reaches the running simulation before its next chunk
+
+    def _busy(self, busy: bool) -> None:
+        self.start_button.disabled = busy
+        self.size.disabled = busy
+        self.stop_button.disabled = not busy
+        self.continue_button.disabled = busy or self.live is None
+
+    async def _on_start(self, _event=None) -> None:
+        rt = self.session.rt
+        n_exc, n_inh, n_input = SIZES[self.size.value]
+        loop = asyncio.get_running_loop()
+        self._busy(True)
+        self.status.object = f"Building a {n_exc + n_inh:,}-neuron network on {rt.name} ..."
+        try:
+            self.live = await loop.run_in_executor(None, lambda: LiveNetwork(
+                n_exc, n_inh, n_input, rt=rt, store=self.session.store, **self._knobs()))
+            with pn.io.unlocked():
+                for fig in (self.raster, self.pop_rate, self.traces):
+                    fig.clear()
+                self.history.set_metrics([])
+            await self._run()
+        except Exception as exc:
+            self.status.object = f"**Run failed:** {type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self._busy(False)
+
+    async def _on_continue(self, _event=None) -> None:
+        if self.live is None:
+            return
+        self._busy(True)
+        try:
+            await self._run()
+        finally:
+            self._busy(False)
+
+    def _on_stop(self, _event=None) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.status.object = "Stopping after this chunk ..."
+
+    async def _run(self) -> None:
+        live, rt = self.live, self.session.rt
+        live.set(**self._knobs())  # sliders moved while stopped
+        loop = asyncio.get_running_loop()
+        gen = live.run(self.duration.value * 1e3, chunk=CHUNK_MS, pace=PACES[self.pace.value])
+        n = live.params["n_exc"] + live.params["n_inh"]
+        try:
+            while True:
+                c = await loop.run_in_executor(None, next, gen, None)
+                if c is None:
+                    break
+                with pn.io.unlocked():
+                    self.raster.add_chunk(c.record, c.groups)
+                    self.pop_rate.add_chunk(c.record, c.groups)
+                    self.traces.add_chunk(c.record)
+                    self.hist.set_rates(self.raster.window_rates(), quantum=1e3 / WINDOW_MS)
+                    self.history.add_chunk(c)
+                speed = CHUNK_MS * 1e-3 / c.wall_s if c.wall_s > 0 else float("inf")
+                self.status.object = (f"t = {c.t_ms * 1e-3:.1f} s · excitatory {c.rates['excitatory']:.1f} Hz, "
+                                      f"inhibitory {c.rates['inhibitory']:.1f} Hz · {n:,} neurons on {rt.name}, "
+                                      f"computing at {speed:.1f}x real time")
+        finally:
+            gen.close()
+        row = self.session.store.runs("snn")
+        status = next((r["status"] for r in row if r["id"] == live.run_id_), "?")
+        verdict = "stopped; press **Continue** to go on" if status == "stopped" else status
+        self.status.object = (f"Run #{live.run_id_} {verdict} at t = {live.t_ms * 1e-3:.1f} s: every chunk is in the "
+                              f"store (rates and the slider values in force).")
+        self._refresh_runs(live.run_id_)
+
+    # -- STDP digits ------------------------------------------------------------------------------
+    async def _on_train(self, _event=None) -> None:
+        rt, store = self.session.rt, self.session.store
+        data = digits(scale="unit")
+        n_img = min(self.images.value, len(data.x_train))
+        x, y = data.x_train[:n_img], data.y_train[:n_img]
+        self.clf = clf = SNNImageClassifier(n_neurons=self.n_neurons.value, epochs=self.epochs.value, rt=rt)
+        loop = asyncio.get_running_loop()
+        self.train_button.disabled, self.train_stop.disabled = True, False
+        self.train_progress.max, self.train_progress.value, self.train_progress.visible = n_img * clf.epochs, 0, True
+        self.train_status.object = f"Learning with STDP on {rt.name} ..."
+
+        latest: collections.deque = collections.deque(maxlen=1)  # the worker's newest report
+
+        def draw(info: dict) -> None:
+            with pn.io.unlocked():
+                self.fields.set_weights(info["weights"], note=f"epoch {info['epoch'] + 1}, image {info['image']}")
+            self.train_progress.value = min(info["epoch"] * info["images"] + info["image"], self.train_progress.max)
+            self.train_status.object = (f"Epoch {info['epoch'] + 1}/{clf.epochs}, image {info['image']}/"
+                                        f"{info['images']}: {info['spikes']:.1f} excitatory spikes per image, "
+                                        f"mean threshold +{float(np.mean(info['theta'])):.2f} mV")
+
+        try:
+            fit = loop.run_in_executor(None, lambda: clf.fit(
+                x, y, on_step=lambda info: latest.append({**info, "weights": info["weights"].copy()}),
+                report_every=10, store=store, validation=(data.x_test, data.y_test)))
+            while not fit.done():  # draw from this handler (the session's context), at most 5 times a second
+                await asyncio.wait([fit], timeout=0.2)
+                if latest:
+                    draw(latest.pop())
+            fit.result()
+            if hasattr(clf, "metrics_"):
+                with pn.io.unlocked():
+                    self.fields.set_weights(clf.weights_, labels=clf.assignments_, note="labelled")
+                self.train_status.object = (
+                    f"Run #{clf.run_id_} finished and stored: test accuracy **{clf.metrics_['validation_accuracy']:.3f}** "
+                    f"({len(data.x_test)} images; train {clf.metrics_['train_accuracy']:.3f}). The digit in each "
+                    "tile is the class its neuron was assigned.")
+            else:
+                self.train_status.object = f"Run #{clf.run_id_} stopped and stored after {len(clf.history_)} images."
+        except Exception as exc:
+            self.train_status.object = f"**Training failed:** {type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.train_button.disabled, self.train_stop.disabled = False, True
+            self.train_progress.visible = False
+            self._list_training()
+
+    def _on_train_stop(self, _event=None) -> None:
+        if self.clf is not None:
+            self.clf.stop()
+            self.train_status.object = "Stopping after this image ..."
+
+    def __panel__(self):
+        return pn.Column(
+            pn.pane.Markdown(
+                "## Spikes\nA balanced network of excitatory and inhibitory LIF neurons driven by Poisson input, "
+                "simulated on this device while you watch. Move the sliders while it runs: they reach the "
+                "simulation at its next 100 ms chunk, without a restart. Less inhibition lets excitation win "
+                "(fast, synchronous bursts); more input or a lower threshold raises the rates."),
+            pn.Row(self.tau, self.v_th, self.rate, self.inhibition),
+            pn.Row(self.size, self.pace, self.duration, self.start_button, self.stop_button, self.continue_button),
+            self.stored,
+            self.status,
+            pn.Row(pn.Column(pn.pane.Bokeh(self.raster.figure), pn.pane.Bokeh(self.pop_rate.figure)),
+                   pn.Column(pn.pane.Bokeh(self.traces.figure), pn.pane.Bokeh(self.hist.figure))),
+            pn.pane.Bokeh(self.history.figure),
+            pn.pane.Markdown(
+                "### Learning digits with STDP\nDiehl & Cook's network: Poisson pixels into excitatory neurons "
+                "with plastic synapses, lateral inhibition and adaptive thresholds; no labels, no backprop. "
+                "Watch each neuron's receptive field (its input weights as an 8x8 image) form."),
+            pn.Row(self.n_neurons, self.images, self.epochs, self.train_button, self.train_stop, self.train_progress),
+            self.train_status,
+            pn.Row(pn.pane.Bokeh(self.fields.figure), self.train_runs),
+            sizing_mode="stretch_width",
+        )
