@@ -253,9 +253,7 @@ class SpikesPage(pn.viewable.Viewer):
                                       f"computing at {speed:.1f}x real time")
         finally:
             gen.close()
-        row = self.session.store.runs("snn")
-        status = next((r["status"] for r in row if r["id"] == live.run_id_), "?")
-        verdict = "stopped; press **Continue** to go on" if status == "stopped" else status
+        verdict = "stopped; press **Continue** to go on" if live.status_ == "stopped" else live.status_
         self.status.object = (f"Run #{live.run_id_} {verdict} at t = {live.t_ms * 1e-3:.1f} s: every chunk is in the "
                               f"store (rates and the slider values in force).")
         self._refresh_runs(live.run_id_)

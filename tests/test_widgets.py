@@ -84,3 +84,43 @@ def test_sparsity_panel_prunes_stops_resumes_and_sweeps(runtime, tmp_path):
     assert len(steps) == 4 and panel.pruner.done
     result = panel.sweep(64, 64, 8, sparsities=(0.0, 0.9))
     assert len(panel.sweep_fig.sources["csr"].data["us"]) == 2 and set(result["crossover"]) == {"csr", "bsr"}
+
+
+def test_spike_raster_panel_runs_takes_sliders_stops_and_shows_a_record(runtime, tmp_path):
+    import threading
+
+    import numpy as np
+
+    from workbench import snn
+    from workbench.widgets import SpikeRasterPanel
+
+    store = Store(tmp_path / "s.db")
+    panel = SpikeRasterPanel(device=runtime, store=store, n_exc=160, n_inh=40, n_input=160)
+    assert len(panel.out.outputs) == 3  # raster over population rate, traces, histogram
+    chunks = panel.run(300.0, chunk=100.0, pace=None)
+    assert len(chunks) == 3 and "done" not in panel.status.value and "finished at t = 0.3 s" in panel.status.value
+    assert panel.raster.figure.x_range.end == 500.0 and len(panel.raster.sources["excitatory"].data["t"]) > 0
+    panel.sliders["inhibition"].value = 0.4  # the slider drives the network
+    assert panel.network._pending == {"inhibition": 0.4}
+    panel.set(v_th=-52.0)
+    assert panel.sliders["v_th"].value == -52.0 and panel.traces.threshold.location == -52.0
+
+    def stop_soon():
+        while panel.network.chunks_done_ < 5:
+            pass
+        panel.stop()
+
+    threading.Thread(target=stop_soon).start()
+    more = panel.run(5000.0, chunk=100.0, pace=None)
+    assert 1 <= len(more) < 50 and "stopped" in panel.status.value
+    assert more[0].knobs["inhibition"] == 0.4 and more[0].knobs["v_th"] == -52.0
+    assert store.runs("snn")[0]["status"] == "stopped"
+    net = snn.SNNNetwork()
+    src = net.add(snn.PoissonGroup(50, rates=40.0, seed=1, name="input"))
+    lif = net.add(snn.LIFLayer(20, snn.LIFParams(dt=0.1), name="lif"))
+    net.connect(src, lif, np.full((50, 20), 2.0, np.float32))
+    rec = snn.simulate(net, duration=1000.0, rt=runtime, record_v={"lif": [0, 1]})
+    panel.show(rec)  # a whole run: all of it, not a window
+    assert panel.raster.figure.x_range.start == 0.0 and panel.raster.figure.x_range.end == 1000.0
+    assert len(panel.raster.sources["input"].data["t"]) == int(rec.counts[:50].sum())
+    assert len(panel.traces.source.data["xs"]) == 2 and len(panel.traces.source.data["xs"][0]) == 10000

@@ -14,6 +14,7 @@ Quick start::
 from .encoders import latency_encode, phase_encode, population_encode, rate_encode
 from .network import LIFLayer, PoissonGroup, Projection, SNNNetwork, SpikeSource
 from .classifier import SNNImageClassifier
+from .live import LiveNetwork
 from .params import LIFParams
 from .record import SpikeRecord
 from .reservoir import SNNTimeSeriesPredictor
@@ -21,7 +22,7 @@ from .simulator import Simulator, simulate
 from .stdp import STDP
 
 __all__ = [
-    "LIFLayer", "LIFParams", "PoissonGroup", "Projection", "SNNImageClassifier", "SNNNetwork",
+    "LIFLayer", "LIFParams", "LiveNetwork", "PoissonGroup", "Projection", "SNNImageClassifier", "SNNNetwork",
     "SNNTimeSeriesPredictor", "STDP", "Simulator",
     "SpikeRecord", "SpikeSource", "latency_encode", "phase_encode", "population_encode",
     "rate_encode", "simulate",

@@ -144,6 +144,7 @@ class LiveNetwork:
         self._stop = threading.Event()
         self.run_id_: int | None = None
         self.chunks_done_ = 0
+        self.status_ = "new"  # after run(): "finished", "stopped" or "failed"
 
     # -- knobs ----------------------------------------------------------------------------------
     @staticmethod
@@ -238,6 +239,7 @@ class LiveNetwork:
             status = "failed"
             raise
         finally:
+            self.status_ = status
             if self.store is not None:
                 self.store.finish_run(self.run_id_, status)
 

@@ -52,8 +52,10 @@ class _Rolling:
         self.times = np.zeros(0)
         self.ids = np.zeros(0, np.int64)
         self.t_end = 0.0
+        self.whole = False  # set(): a whole run, shown from t0 to its end
 
     def add(self, times, ids, t_end: float) -> None:
+        self.whole = False
         self.times = np.concatenate([self.times, np.asarray(times, float)])
         self.ids = np.concatenate([self.ids, np.asarray(ids, np.int64)])
         self.t_end = max(self.t_end, float(t_end))
@@ -62,11 +64,11 @@ class _Rolling:
             self.times, self.ids = self.times[keep], self.ids[keep]
 
     def set(self, times, ids, t_end: float) -> None:
-        self.times, self.ids, self.t_end = np.zeros(0), np.zeros(0, np.int64), 0.0
-        self.add(times, ids, t_end)
+        self.times, self.ids = np.asarray(times, float), np.asarray(ids, np.int64)
+        self.t_end, self.whole = float(t_end), True
 
     def x_span(self, t0: float = 0.0) -> tuple[float, float]:
-        if self.window is None:
+        if self.window is None or self.whole:
             return t0, max(self.t_end, t0 + 1e-3)
         return max(t0, self.t_end - self.window), max(t0 + self.window, self.t_end)
 

@@ -3,5 +3,6 @@
 from .quantization import QuantizationPanel
 from .roofline import RooflinePanel
 from .sparsity import SparsityPanel
+from .spikes import SpikeRasterPanel
 
-__all__ = ["QuantizationPanel", "RooflinePanel", "SparsityPanel"]
+__all__ = ["QuantizationPanel", "RooflinePanel", "SparsityPanel", "SpikeRasterPanel"]
