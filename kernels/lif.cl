@@ -24,12 +24,13 @@
 __kernel void lif_step(
     const uint n, __global float *v, __global int *ref, __global float *theta,
     __global const float *v_inf_arr, const float v_inf_one,
-    __global float *ring, const uint slot,
+    __global float *ring, DYN_U(slot),
     const float decay, const float v_th, const float v_reset, const int ref_steps,
     const float theta_decay, const float theta_plus,
     __global uint *list, const uint cap, volatile __global uint *ctr, volatile __global uint *cnt,
-    const uint t_local, __global uint *count)
+    DYN_U(t_local), __global uint *count CLK_ARG)
 {
+    LOAD_U(slot) LOAD_U(t_local)
     __local uint l_n, l_base;
     const uint i = get_global_id(0);
     int spiked = 0;
@@ -77,19 +78,24 @@ __kernel void lif_step(
 __kernel void lif_block(
     const uint n, __global float *v, __global int *ref, __global float *theta,
     __global const float *v_inf_arr, const float v_inf_one,
-    __global float *ring, const uint slot,
+    __global float *ring, DYN_U(slot),
     const float decay, const float v_th, const float v_reset, const int ref_steps,
     const float theta_decay, const float theta_plus,
     __global uint *list, const uint cap, volatile __global uint *ctr, volatile __global uint *cnt,
-    const uint t_local, __global uint *count
+    DYN_U(t_local), __global uint *count
 #if FUSE
     // the layer's one out-going CSR projection, delivered here (see below)
     , __global const uint *indptr, __global const uint *indices, __global const float *w,
     __global const uchar *delays, const uint delay_one, const float scale,
-    __global float *ring_post, const uint n_post, const uint n_slots, const uint t
+    __global float *ring_post, const uint n_post, const uint n_slots, DYN_U(t)
 #endif
+    CLK_ARG
     )
 {
+    LOAD_U(slot) LOAD_U(t_local)
+#if FUSE
+    LOAD_U(t)
+#endif
     const uint start = get_global_id(0) * BLOCK;
     if (start >= n) return;
     const uint len = min((uint)BLOCK, n - start);
@@ -148,10 +154,11 @@ __kernel void lif_block(
 
 // Poisson sources: neuron i fires at step `step` when uniform(seed, step, i) < p_i.
 __kernel void poisson_step(
-    const uint n, __global const float *p_arr, const float p_one, const uint seed, const uint step,
+    const uint n, __global const float *p_arr, const float p_one, const uint seed, DYN_U(step),
     __global uint *list, const uint cap, volatile __global uint *ctr, volatile __global uint *cnt,
-    const uint t_local, __global uint *count)
+    DYN_U(t_local), __global uint *count CLK_ARG)
 {
+    LOAD_U(step) LOAD_U(t_local)
     __local uint l_n, l_base;
     const uint i = get_global_id(0);
     int spiked = 0;
@@ -174,12 +181,13 @@ __kernel void poisson_step(
 // Event-driven delivery through CSR synapses: VEC lanes per spike of this step walk the
 // out-going synapses of that neuron only, adding scale * w into the ring slot `delay` steps on.
 __kernel void propagate_csr(
-    __global const uint *list, const uint cap, __global const uint *ends, const uint end_idx,
-    __global const uint *cnt, const uint t_local,
+    __global const uint *list, const uint cap, __global const uint *ends, DYN_U(end_idx),
+    __global const uint *cnt, DYN_U(t_local),
     __global const uint *indptr, __global const uint *indices, __global const float *w,
     __global const uchar *delays, const uint delay_one, const float scale,
-    __global float *ring, const uint n_post, const uint n_slots, const uint t)
+    __global float *ring, const uint n_post, const uint n_slots, DYN_U(t) CLK_ARG)
 {
+    LOAD_U(end_idx) LOAD_U(t_local) LOAD_U(t)
     SNN_SPIKES(list, cap, ends, end_idx, cnt, t_local)
     const uint lane = get_global_id(0) % VEC, groups = get_global_size(0) / VEC;
     for (uint k = get_global_id(0) / VEC; k < nspk; k += groups) {
@@ -199,11 +207,12 @@ __kernel void propagate_csr(
 // Delivery through dense weights (n_pre, n_post): a work-item per post neuron sums the rows of
 // this step's spikes (no atomics: each post neuron has one writer).
 __kernel void propagate_dense(
-    __global const uint *list, const uint cap, __global const uint *ends, const uint end_idx,
-    __global const uint *cnt, const uint t_local,
+    __global const uint *list, const uint cap, __global const uint *ends, DYN_U(end_idx),
+    __global const uint *cnt, DYN_U(t_local),
     __global const float *w, const uint delay_one, const float scale,
-    __global float *ring, const uint n_post, const uint n_slots, const uint t)
+    __global float *ring, const uint n_post, const uint n_slots, DYN_U(t) CLK_ARG)
 {
+    LOAD_U(end_idx) LOAD_U(t_local) LOAD_U(t)
     SNN_SPIKES(list, cap, ends, end_idx, cnt, t_local)
     const uint j = get_global_id(0);
     if (j >= n_post || nspk == 0) return;
@@ -214,8 +223,15 @@ __kernel void propagate_dense(
 
 // Membrane traces of chosen neurons: out[offset + q] = v[ids[q]].
 __kernel void gather_v(__global const float *v, __global const uint *ids, const uint k,
-                       __global float *out, const uint offset)
+                       __global float *out, DYN_U(offset) CLK_ARG)
 {
+    LOAD_U(offset)
     const uint q = get_global_id(0);
     if (q < k) out[offset + q] = v[ids[q]];
+}
+
+// CLOCK: the device's step counter, advanced after every step (see snn.h).
+__kernel void tick(__global uint *clk)
+{
+    if (get_global_id(0) == 0) clk[0] += 1;
 }

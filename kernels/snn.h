@@ -58,6 +58,28 @@ inline void snn_append(int spiked, uint id, __global uint *list, uint cap, volat
 #endif
 }
 
+// CLOCK: the values that change every step (the step t, its index in the chunk, the ring slot,
+// ...) are not kernel arguments but tables over the chunk's steps, indexed by a step counter on
+// the device (clk[0]) that tick() advances after each step. NVIDIA's driver charges about 15 us
+// per clSetKernelArg (PoCL a few), several times a small network's whole step; with tables a step
+// is only enqueues, one more of them the tick. Without CLOCK they are scalar arguments.
+#ifndef CLOCK
+#define CLOCK 0
+#endif
+#if CLOCK
+#define DYN_U(x) __global const uint *x##_tab
+#define DYN_I(x) __global const uint *x##_tab
+#define CLK_ARG , __global const uint *clk
+#define LOAD_U(x) const uint x = x##_tab[clk[0]];
+#define LOAD_I(x) const int x = (int)x##_tab[clk[0]];
+#else
+#define DYN_U(x) const uint x
+#define DYN_I(x) const int x
+#define CLK_ARG
+#define LOAD_U(x)
+#define LOAD_I(x)
+#endif
+
 // The k-th spike of this step's list.
 #define SNN_SPIKES(list, cap, ends, end_idx, cnt, t_local)  \
     const uint nspk = (cnt)[t_local];                        \

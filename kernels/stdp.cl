@@ -46,14 +46,15 @@ inline float potentiate(float w, float x, float a_plus, float w_min, float w_max
 // Presynaptic spikes of this step: depress their out-going synapses by the post traces, then
 // bump their own trace. A work-item per spike (rows belong to one spike each: no races).
 __kernel void stdp_pre_csr(
-    __global const uint *list, const uint cap, __global const uint *ends, const uint end_idx,
-    __global const uint *cnt, const uint t_local,
+    __global const uint *list, const uint cap, __global const uint *ends, DYN_U(end_idx),
+    __global const uint *cnt, DYN_U(t_local),
     __global const uint *indptr, __global const uint *indices, __global float *w,
     __global const float *tr_post, __global const int *last_post,
     __global float *tr_pre, __global int *last_pre,
-    const int t, const float k_plus, const float k_minus,
-    const float a_minus, const float w_min, const float w_max)
+    DYN_I(t), const float k_plus, const float k_minus,
+    const float a_minus, const float w_min, const float w_max CLK_ARG)
 {
+    LOAD_U(end_idx) LOAD_U(t_local) LOAD_I(t)
     SNN_SPIKES(list, cap, ends, end_idx, cnt, t_local)
     for (uint q = get_global_id(0); q < nspk; q += get_global_size(0)) {
         const uint i = SNN_SPIKE(list, cap, q);
@@ -66,15 +67,16 @@ __kernel void stdp_pre_csr(
 // Postsynaptic spikes: potentiate their in-coming synapses (CSC view: col_ptr over post,
 // col_pre the pre neuron, col_syn the synapse's CSR position) by the pre traces.
 __kernel void stdp_post_csr(
-    __global const uint *list, const uint cap, __global const uint *ends, const uint end_idx,
-    __global const uint *cnt, const uint t_local,
+    __global const uint *list, const uint cap, __global const uint *ends, DYN_U(end_idx),
+    __global const uint *cnt, DYN_U(t_local),
     __global const uint *col_ptr, __global const uint *col_pre, __global const uint *col_syn,
     __global float *w,
     __global const float *tr_pre, __global const int *last_pre,
     __global float *tr_post, __global int *last_post,
-    const int t, const float k_plus, const float k_minus,
-    const float a_plus, const float w_min, const float w_max)
+    DYN_I(t), const float k_plus, const float k_minus,
+    const float a_plus, const float w_min, const float w_max CLK_ARG)
 {
+    LOAD_U(end_idx) LOAD_U(t_local) LOAD_I(t)
     SNN_SPIKES(list, cap, ends, end_idx, cnt, t_local)
     for (uint q = get_global_id(0); q < nspk; q += get_global_size(0)) {
         const uint j = SNN_SPIKE(list, cap, q);
@@ -88,14 +90,15 @@ __kernel void stdp_post_csr(
 
 // Dense weights (n_pre, n_post): a work-item per (pre spike, post neuron).
 __kernel void stdp_pre_dense(
-    __global const uint *list, const uint cap, __global const uint *ends, const uint end_idx,
-    __global const uint *cnt, const uint t_local,
+    __global const uint *list, const uint cap, __global const uint *ends, DYN_U(end_idx),
+    __global const uint *cnt, DYN_U(t_local),
     __global float *w, const uint n_post,
     __global const float *tr_post, __global const int *last_post,
     __global float *tr_pre, __global int *last_pre,
-    const int t, const float k_plus, const float k_minus,
-    const float a_minus, const float w_min, const float w_max)
+    DYN_I(t), const float k_plus, const float k_minus,
+    const float a_minus, const float w_min, const float w_max CLK_ARG)
 {
+    LOAD_U(end_idx) LOAD_U(t_local) LOAD_I(t)
     SNN_SPIKES(list, cap, ends, end_idx, cnt, t_local)
     const uint total = nspk * n_post;
     for (uint g = get_global_id(0); g < total; g += get_global_size(0)) {
@@ -108,14 +111,15 @@ __kernel void stdp_pre_dense(
 
 // A work-item per (post spike, pre neuron).
 __kernel void stdp_post_dense(
-    __global const uint *list, const uint cap, __global const uint *ends, const uint end_idx,
-    __global const uint *cnt, const uint t_local,
+    __global const uint *list, const uint cap, __global const uint *ends, DYN_U(end_idx),
+    __global const uint *cnt, DYN_U(t_local),
     __global float *w, const uint n_pre, const uint n_post,
     __global const float *tr_pre, __global const int *last_pre,
     __global float *tr_post, __global int *last_post,
-    const int t, const float k_plus, const float k_minus,
-    const float a_plus, const float w_min, const float w_max)
+    DYN_I(t), const float k_plus, const float k_minus,
+    const float a_plus, const float w_min, const float w_max CLK_ARG)
 {
+    LOAD_U(end_idx) LOAD_U(t_local) LOAD_I(t)
     SNN_SPIKES(list, cap, ends, end_idx, cnt, t_local)
     const uint total = nspk * n_pre;
     for (uint g = get_global_id(0); g < total; g += get_global_size(0)) {

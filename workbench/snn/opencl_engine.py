@@ -18,16 +18,27 @@ def _round_up(n: int, m: int) -> int:
     return -(-n // m) * m
 
 
-class _Dyn:
-    """A kernel argument that changes every step: ``fn(t, t_local)``."""
+# How kernels learn the step (kernels/snn.h): True, tables over the chunk's steps read at a device
+# step counter (no argument changes between launches); False, scalar arguments set before each
+# launch. Setting an argument costs ~15 us on NVIDIA's driver and a few us on PoCL, so tables won
+# everywhere measured (2026-11-24: the 1,000-neuron live network ran 3.3x real time on PoCL, 2 EPYC
+# cores, instead of 1.1x). Tests check both forms.
+CLOCK: bool = True
 
-    def __init__(self, fn):
+
+class _Dyn:
+    """A kernel argument that changes every step: ``fn(t, t_local)`` (scalars, or arrays of the
+    chunk's steps for a CLOCK table); ``const``: its value when it happens not to change."""
+
+    def __init__(self, fn, const=None):
         self.fn = fn
+        self.const = const
 
 
 _T = _Dyn(lambda t, tl: U32(t))
 _TI = _Dyn(lambda t, tl: I32(t))
 _TL = _Dyn(lambda t, tl: U32(tl))
+_ZERO = _Dyn(lambda t, tl: np.zeros(np.shape(tl), U32), const=U32(0))
 
 
 class _Launch:
@@ -35,23 +46,37 @@ class _Launch:
     once per chunk; each step sets only the few that change (``_Dyn``) and enqueues. (Setting
     all ~25 arguments each launch cost more host time than PoCL's LIF step itself.)"""
 
-    def __init__(self, program, name: str, global_size, local_size, *args):
+    def __init__(self, program, name: str, global_size, local_size, *args, clock=None):
         import pyopencl as cl
 
         self.kernel = cl.Kernel(program.cl_program, name)
         self.global_size, self.local_size = tuple(global_size), local_size
         self.dynamic = []
         for i, a in enumerate(args):
-            if isinstance(a, _Dyn):
+            if isinstance(a, _Dyn) and clock is not None:
+                t0, steps, queue = clock[1:]
+                t = np.arange(t0, t0 + steps, dtype=np.int64)
+                # the step values of the whole chunk, read on the device at clk[0] (kernels/snn.h)
+                table = np.ascontiguousarray(np.asarray(a.fn(t, t - t0)).astype(np.int64).astype(U32))
+                buf = cl.Buffer(queue.context, cl.mem_flags.READ_ONLY | cl.mem_flags.COPY_HOST_PTR, hostbuf=table)
+                self.kernel.set_arg(i, buf)
+                self.dynamic.append(buf)  # kept alive with the launch
+            elif isinstance(a, _Dyn) and a.const is not None:
+                self.kernel.set_arg(i, a.const)
+            elif isinstance(a, _Dyn):
                 self.dynamic.append((i, a.fn))
             else:
                 self.kernel.set_arg(i, a)
+        self.tables = clock is not None
+        if self.tables:
+            self.kernel.set_arg(len(args), clock[0])
 
     def __call__(self, queue, t: int, tl: int):
         import pyopencl as cl
 
-        for i, fn in self.dynamic:
-            self.kernel.set_arg(i, fn(t, tl))
+        if not self.tables:
+            for i, fn in self.dynamic:
+                self.kernel.set_arg(i, fn(t, tl))
         return cl.enqueue_nd_range_kernel(queue, self.kernel, self.global_size, self.local_size)
 
 
@@ -65,6 +90,9 @@ class _OpenCLEngine:
         net = sim.net
         gpu = rt.kind == "opencl-gpu"
         self.wg = 256 if gpu else 0
+        self.clock = bool(CLOCK)
+        self.clk = rt.to_device(np.zeros(1, U32)) if self.clock else None
+        self._clock_args = None  # (clk buffer, t0, steps, queue) while a chunk's plan is built
         # CPUs: neurons per work-item of lif_block, one work-item per work-group (PoCL then spreads
         # the blocks over its threads; 2026-11-24, 2 EPYC cores: 1024 was best of 512-4096)
         self.block = 1024
@@ -118,13 +146,13 @@ class _OpenCLEngine:
                 s["indices"] = rt.to_device(c.indices.astype(U32))
                 per_syn = np.ndim(c.delays) > 0
                 s["delays"] = rt.to_device(c.delays.astype(np.uint8) if per_syn else np.ones(1, np.uint8))
-                s["prog"] = rt.program("lif", WG=self.wg, DELAYS=int(per_syn), VEC=self.vec)
+                s["prog"] = rt.program("lif", WG=self.wg, DELAYS=int(per_syn), VEC=self.vec, CLOCK=int(self.clock))
             if c.plasticity is not None:
                 tr = _Traces(c, sim.dt)
                 s["k"] = (tr.k_plus, tr.k_minus)
                 for name in ("tr_pre", "last_pre", "tr_post", "last_post"):
                     s[name] = rt.to_device(getattr(tr, name))
-                s["stdp"] = rt.program("stdp", WG=self.wg, MULT=int(c.plasticity.multiplicative),
+                s["stdp"] = rt.program("stdp", WG=self.wg, CLOCK=int(self.clock), MULT=int(c.plasticity.multiplicative),
                                        NEAREST=int(c.plasticity.trace == "nearest"))
                 if not c.is_dense:
                     col_ptr, col_pre, col_syn = _csc_view(c)
@@ -133,7 +161,7 @@ class _OpenCLEngine:
             self.proj.append(s)
         self.vbuf = {name: (rt.to_device(ids), rt.empty(sim.chunk_steps * ids.size, F32))
                      for name, ids in sim.record_v.items()}
-        self.plain = rt.program("lif", WG=self.wg)
+        self.plain = rt.program("lif", WG=self.wg, CLOCK=int(self.clock))
         q.finish()
 
     # -- parameters ------------------------------------------------------------------------------
@@ -146,7 +174,8 @@ class _OpenCLEngine:
         s["v_inf_one"] = F32(0.0 if per_neuron else c.v_inf)
         fused = self.fused.get(layer.name)
         delays = fused is not None and np.ndim(self.sim.net.projections[fused].delays) > 0
-        s["prog"] = self.rt.program("lif", WG=self.wg, BIAS_ARRAY=int(per_neuron), ADAPT=int(layer.adaptive),
+        s["prog"] = self.rt.program("lif", WG=self.wg, CLOCK=int(self.clock), BIAS_ARRAY=int(per_neuron),
+                                    ADAPT=int(layer.adaptive),
                                     FUSE=int(fused is not None), DELAYS=int(delays), BLOCK=self.block)
 
     def update_group(self, group: PoissonGroup) -> None:
@@ -155,7 +184,7 @@ class _OpenCLEngine:
         per_neuron = p.ndim == 1
         s["p"] = self.rt.to_device(p.astype(F32) if per_neuron else np.zeros(1, F32))
         s["p_one"] = F32(0.0 if per_neuron else p)
-        s["prog"] = self.rt.program("lif", WG=self.wg, BIAS_ARRAY=int(per_neuron))
+        s["prog"] = self.rt.program("lif", WG=self.wg, CLOCK=int(self.clock), BIAS_ARRAY=int(per_neuron))
 
     def layer_state(self, layer):
         s = self.pop[layer.name]
@@ -190,25 +219,25 @@ class _OpenCLEngine:
         s = self.pop[pop.name]
         if isinstance(pop, SpikeSource):
             return (s["src_list"].data, U32(s["src_cap"]), s["src_ends"].data, _TL, s["src_cnt"].data, _TL)
-        return (s["list"].data, U32(s["cap"]), s["ctr"].data, U32(0), s["cnt"].data, _TL)
+        return (s["list"].data, U32(s["cap"]), s["ctr"].data, _ZERO, s["cnt"].data, _TL)
 
     def _pop_launch(self, p) -> _Launch:
         s = self.pop[p.name]
         tail = (s["list"].data, U32(s["cap"]), s["ctr"].data, s["cnt"].data, _TL, s["count"].data)
         if isinstance(p, PoissonGroup):
-            return _Launch(s["prog"], "poisson_step", (self._global(p.n),), self._local(), U32(p.n), s["p"].data,
+            return self._launch(s["prog"], "poisson_step", (self._global(p.n),), self._local(), U32(p.n), s["p"].data,
                            s["p_one"], U32(p.seed & 0xFFFFFFFF), _T, *tail)
         c, n, slots = s["c"], p.n, s["slots"]
         args = (U32(n), s["v"].data, s["ref"].data, s["theta"].data, s["v_inf"].data, s["v_inf_one"],
                 s["ring"].data, _Dyn(lambda t, tl: U32((t % slots) * n)),
                 c.decay, c.v_th, c.v_reset, I32(c.ref_steps), c.theta_decay, c.theta_plus, *tail)
         if self.wg:
-            return _Launch(s["prog"], "lif_step", (self._global(n),), self._local(), *args)
+            return self._launch(s["prog"], "lif_step", (self._global(n),), self._local(), *args)
         # CPUs: a work-item per block of neurons, delivering through a fused projection
         fused = self.fused.get(p.name)
         if fused is not None:
             args += self._csr_delivery(fused)
-        return _Launch(s["prog"], "lif_block", (-(-n // self.block),), self.block_local, *args)
+        return self._launch(s["prog"], "lif_block", (-(-n // self.block),), self.block_local, *args)
 
     def _csr_delivery(self, i: int) -> tuple:
         """The trailing arguments that deliver through CSR projection ``i``."""
@@ -223,10 +252,10 @@ class _OpenCLEngine:
         s, post = self.proj[i], self.pop[c.post.name]
         spikes = self._spikes_args(c.pre)
         if c.is_dense:
-            return _Launch(self.plain, "propagate_dense", (c.post.n,), None, *spikes, s["w"].data, U32(c.delays),
+            return self._launch(self.plain, "propagate_dense", (c.post.n,), None, *spikes, s["w"].data, U32(c.delays),
                            F32(c.scale), post["ring"].data, U32(c.post.n), U32(post["slots"]), _T)
         size = min(self._global(c.pre.n * self.vec), self.spread)
-        return _Launch(s["prog"], "propagate_csr", (size,), None, *spikes, *self._csr_delivery(i))
+        return self._launch(s["prog"], "propagate_csr", (size,), None, *spikes, *self._csr_delivery(i))
 
     def _stdp_launches(self, i: int) -> list[_Launch]:
         c = self.sim.net.projections[i]
@@ -241,21 +270,25 @@ class _OpenCLEngine:
         if c.is_dense:
             size = (min(c.pre.n * c.post.n, self.spread),)
             return [
-                _Launch(prog, "stdp_pre_dense", size, None, *pre, w, U32(c.post.n), *traces, *times,
+                self._launch(prog, "stdp_pre_dense", size, None, *pre, w, U32(c.post.n), *traces, *times,
                         F32(rule.a_minus), *bounds),
-                _Launch(prog, "stdp_post_dense", size, None, *post, w, U32(c.pre.n), U32(c.post.n), *traces_post,
+                self._launch(prog, "stdp_post_dense", size, None, *post, w, U32(c.pre.n), U32(c.post.n), *traces_post,
                         *times, F32(rule.a_plus), *bounds),
             ]
         return [
-            _Launch(prog, "stdp_pre_csr", (min(self._global(c.pre.n), self.spread),), None, *pre,
+            self._launch(prog, "stdp_pre_csr", (min(self._global(c.pre.n), self.spread),), None, *pre,
                     s["indptr"].data, s["indices"].data, w, *traces, *times, F32(rule.a_minus), *bounds),
-            _Launch(prog, "stdp_post_csr", (min(self._global(c.post.n), self.spread),), None, *post,
+            self._launch(prog, "stdp_post_csr", (min(self._global(c.post.n), self.spread),), None, *post,
                     s["col_ptr"].data, s["col_pre"].data, s["col_syn"].data, w, *traces_post, *times,
                     F32(rule.a_plus), *bounds),
         ]
 
-    def _plan(self) -> list[_Launch]:
+    def _launch(self, program, name: str, global_size, local_size, *args) -> _Launch:
+        return _Launch(program, name, global_size, local_size, *args, clock=self._clock_args)
+
+    def _plan(self, t0: int, steps: int) -> list[_Launch]:
         """Every launch of one step, in order (rebuilt each chunk: parameters may have changed)."""
+        self._clock_args = (self.clk.data, t0, steps, self.rt.queue) if self.clock else None
         net = self.sim.net
         plan = [self._pop_launch(p) for p in net.populations if not isinstance(p, SpikeSource)]
         plan += [self._deliver_launch(i) for i in range(len(net.projections)) if i not in self.fused.values()]
@@ -264,8 +297,10 @@ class _OpenCLEngine:
                 plan += self._stdp_launches(i)
         for name, (ids, out) in self.vbuf.items():
             k = ids.size
-            plan.append(_Launch(self.plain, "gather_v", (k,), None, self.pop[name]["v"].data, ids.data, U32(k),
+            plan.append(self._launch(self.plain, "gather_v", (k,), None, self.pop[name]["v"].data, ids.data, U32(k),
                                 out.data, _Dyn(lambda t, tl, k=k: U32(tl * k))))
+        if self.clock:
+            plan.append(_Launch(self.plain, "tick", (1,), None, self.clk.data))
         return plan
 
     # -- a chunk ---------------------------------------------------------------------------------
@@ -286,7 +321,9 @@ class _OpenCLEngine:
                 if not sim.record:
                     s["count"].fill(0)
         t_start = time.perf_counter()
-        plan = self._plan()
+        plan = self._plan(t0, steps)
+        if self.clock:
+            self.clk.fill(0)
         with rt.launch_lock:
             for tl in range(steps):
                 t = t0 + tl
