@@ -73,7 +73,42 @@ class _Rolling:
         return max(t0, self.t_end - self.window), max(t0 + self.window, self.t_end)
 
 
-class SpikeRasterFigure:
+class _SpikeWindow:
+    """What the raster and the population rate share: a :class:`_Rolling` buffer of spikes,
+    fed chunk by chunk or set to a whole run; subclasses draw it (``_set_groups``, ``_draw``)."""
+
+    buffer: _Rolling
+    groups: dict
+    _t0: float = 0.0
+
+    def add_chunk(self, record, groups: dict | None = None) -> None:
+        """Append a chunk's :class:`~workbench.snn.SpikeRecord` (and drop what left the window)."""
+        self._set_groups(groups or record.offsets)
+        self.buffer.add(record.times, record.ids, record.t0 + record.duration)
+        self._draw()
+
+    def set_spikes(self, times, ids, groups: dict, t_end: float | None = None, t0: float = 0.0) -> None:
+        """Draw these spikes (ms, global ids) alone, from ``t0`` to ``t_end`` ms."""
+        times = np.asarray(times, float)
+        self._set_groups(groups)
+        self._t0 = float(t0)
+        end = float(t_end) if t_end is not None else (float(times.max()) if times.size else 1.0)
+        self.buffer.set(times, ids, end)
+        self._draw()
+
+    def set_record(self, record, groups: dict | None = None) -> None:
+        """Draw a whole run's :class:`~workbench.snn.SpikeRecord`."""
+        self.set_spikes(record.times, record.ids, groups or record.offsets, record.t0 + record.duration,
+                        t0=record.t0)
+
+    def clear(self) -> None:
+        self.buffer.set([], [], 0.0)
+        self._t0 = 0.0
+        if self.groups:
+            self._draw()
+
+
+class SpikeRasterFigure(_SpikeWindow):
     """Spike raster, rolling over the last ``window`` ms (None: keep everything).
 
     At most ``max_neurons`` rows are drawn, shared between the groups in proportion to their
@@ -136,12 +171,6 @@ class SpikeRasterFigure:
                                        "id": local[sel]}
         self.figure.x_range.start, self.figure.x_range.end = self.buffer.x_span(self._t0)
 
-    def add_chunk(self, record, groups: dict | None = None) -> None:
-        """Append a chunk's :class:`~workbench.snn.SpikeRecord` (and drop what left the window)."""
-        self._set_groups(groups or record.offsets)
-        self.buffer.add(record.times, record.ids, record.t0 + record.duration)
-        self._draw()
-
     def window_rates(self) -> dict:
         """``{group: per-neuron rate (Hz)}`` over the spikes kept (the window, or everything),
         for every neuron of each group, drawn or not."""
@@ -154,28 +183,8 @@ class SpikeRasterFigure:
             out[name] = np.bincount(local, minlength=n) / span_s
         return out
 
-    def set_spikes(self, times, ids, groups: dict, t_end: float | None = None, t0: float = 0.0) -> None:
-        """Draw these spikes (ms, global ids) alone, from ``t0`` to ``t_end`` ms."""
-        times = np.asarray(times, float)
-        self._set_groups(groups)
-        self._t0 = float(t0)
-        end = float(t_end) if t_end is not None else (float(times.max()) if times.size else 1.0)
-        self.buffer.set(times, ids, end)
-        self._draw()
 
-    def set_record(self, record, groups: dict | None = None) -> None:
-        """Draw a whole run's :class:`~workbench.snn.SpikeRecord`."""
-        self.set_spikes(record.times, record.ids, groups or record.offsets, record.t0 + record.duration,
-                        t0=record.t0)
-
-    def clear(self) -> None:
-        self.buffer.set([], [], 0.0)
-        self._t0 = 0.0
-        if self.groups:
-            self._draw()
-
-
-class PopulationRateFigure:
+class PopulationRateFigure(_SpikeWindow):
     """Population rate (spikes per neuron per second) of each group in ``bin_ms`` bins."""
 
     def __init__(self, window: float | None = 500.0, bin_ms: float = 2.0, height: int = 180, width: int = 620,
@@ -213,28 +222,6 @@ class PopulationRateFigure:
             self.sources[name].data = {"t": edges[:-1], "hz": counts / max(n, 1) / (self.bin_ms * 1e-3)}
         if self._own_range:
             self.figure.x_range.start, self.figure.x_range.end = lo, hi
-
-    def add_chunk(self, record, groups: dict | None = None) -> None:
-        self._set_groups(groups or record.offsets)
-        self.buffer.add(record.times, record.ids, record.t0 + record.duration)
-        self._draw()
-
-    def set_spikes(self, times, ids, groups: dict, t_end: float | None = None, t0: float = 0.0) -> None:
-        times = np.asarray(times, float)
-        self._set_groups(groups)
-        self._t0 = float(t0)
-        self.buffer.set(times, ids, float(t_end) if t_end is not None else (times.max() if times.size else 1.0))
-        self._draw()
-
-    def set_record(self, record, groups: dict | None = None) -> None:
-        self.set_spikes(record.times, record.ids, groups or record.offsets, record.t0 + record.duration,
-                        t0=record.t0)
-
-    def clear(self) -> None:
-        self.buffer.set([], [], 0.0)
-        self._t0 = 0.0
-        if self.groups:
-            self._draw()
 
 
 class MembraneTraceFigure:
