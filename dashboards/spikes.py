@@ -23,15 +23,13 @@ from datetime import datetime
 
 import numpy as np
 import panel as pn
-from bokeh.models import ColumnDataSource, HoverTool
-from bokeh.plotting import figure
 
 from workbench.data import digits
 from workbench.snn import SNNImageClassifier
 from workbench.snn.classifier import TRAIN_KIND
 from workbench.snn.live import KNOB_RANGES, LiveNetwork, load_snn_runs
 from workbench.viz import (MembraneTraceFigure, PopulationRateFigure, RateHistogramFigure, ReceptiveFieldFigure,
-                           SpikeRasterFigure)
+                           RunHistoryFigure, SpikeRasterFigure)
 
 from .session import Session
 
@@ -43,39 +41,6 @@ WINDOW_MS, CHUNK_MS = 500.0, 100.0
 
 def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts).strftime("%H:%M:%S")
-
-
-class RunHistoryFigure:
-    """The excitatory and inhibitory rates of a whole live run, chunk by chunk, with the knobs
-    in force in the hover (so the effect of a slider shows as a step in the curve)."""
-
-    COLUMNS = ("t", "exc", "inh", "tau_m", "v_th", "input_rate", "inhibition")
-
-    def __init__(self, height: int = 220, width: int = 620):
-        self.source = ColumnDataSource({c: [] for c in self.COLUMNS})
-        self.figure = figure(title="Rates over the run", height=height, width=width, x_axis_label="time (s)",
-                             y_axis_label="rate (Hz)", tools="pan,wheel_zoom,box_zoom,reset,save")
-        e = self.figure.line("t", "exc", source=self.source, color="#1f77b4", line_width=2, legend_label="excitatory")
-        self.figure.line("t", "inh", source=self.source, color="#d62728", line_width=2, legend_label="inhibitory")
-        self.figure.add_tools(HoverTool(renderers=[e], mode="vline", tooltips=[
-            ("t", "@t{0.0} s"), ("rates", "@exc{0.0} / @inh{0.0} Hz"), ("tau_m", "@tau_m{0.0} ms"),
-            ("v_th", "@v_th{0.0} mV"), ("input", "@input_rate{0.0} Hz"), ("inhibition", "@inhibition{0.00}")]))
-        self.figure.legend[0].label_text_font_size = "8pt"
-        self.figure.add_layout(self.figure.legend[0], "right")
-
-    @staticmethod
-    def _row(m: dict) -> dict:
-        return {"t": m["t_ms"] * 1e-3, "exc": m["rate_excitatory"], "inh": m["rate_inhibitory"],
-                **{k: m[k] for k in ("tau_m", "v_th", "input_rate", "inhibition")}}
-
-    def set_metrics(self, metrics: list[dict]) -> None:
-        rows = [self._row(m) for m in metrics if m.get("t_ms") is not None]
-        self.source.data = {c: [r[c] for r in rows] for c in self.COLUMNS}
-
-    def add_chunk(self, c) -> None:
-        self.source.stream({k: [v] for k, v in self._row({"t_ms": c.t_ms, "rate_excitatory": c.rates["excitatory"],
-                                                          "rate_inhibitory": c.rates["inhibitory"],
-                                                          **c.knobs}).items()})
 
 
 class SpikesPage(pn.viewable.Viewer):

@@ -3,10 +3,10 @@
 from .quant import CalibrationFigure, GridFigure, LayerErrorFigure
 from .roofline import RooflineFigure, ceilings_html, roofline_figure
 from .snn import (MembraneTraceFigure, PopulationRateFigure, RateHistogramFigure, ReceptiveFieldFigure,
-                  SpikeRasterFigure)
+                  RunHistoryFigure, SpikeRasterFigure)
 from .sparse import FormatLatencyFigure, LayerSparsityFigure, PruneCurveFigure
 
 __all__ = ["CalibrationFigure", "FormatLatencyFigure", "GridFigure", "LayerErrorFigure",
            "LayerSparsityFigure", "MembraneTraceFigure", "PopulationRateFigure", "PruneCurveFigure",
-           "RateHistogramFigure", "ReceptiveFieldFigure", "RooflineFigure", "SpikeRasterFigure",
-           "ceilings_html", "roofline_figure"]
+           "RateHistogramFigure", "ReceptiveFieldFigure", "RooflineFigure", "RunHistoryFigure",
+           "SpikeRasterFigure", "ceilings_html", "roofline_figure"]
