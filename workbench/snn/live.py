@@ -233,9 +233,7 @@ class LiveNetwork:
                 yield out
             if not steps_left:
                 status = "finished"
-        except GeneratorExit:
-            raise
-        except Exception:
+        except Exception:  # GeneratorExit (a consumer that went away) is not one: it stays "stopped"
             status = "failed"
             raise
         finally:
