@@ -6,6 +6,8 @@
 #   make test        unit tests, notebooks under nbval, browser smoke tests
 #   make lab         JupyterLab on notebooks/
 #   make bench       every benchmark suite, table on screen, JSON in out/bench.json
+#   make test-gpu    the correctness suite (no browser) on a GPU machine that already has
+#                    pyopencl and the vendor's OpenCL driver (see shared/gpu/README.md); no venv
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -15,7 +17,7 @@ STAMP := $(VENV)/.installed
 APT_GET := DEBIAN_FRONTEND=noninteractive apt-get -y -qq -o Dpkg::Use-Pty=0
 CAN_APT := [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null
 
-.PHONY: dashboard test lab bench setup opencl chromium clean
+.PHONY: dashboard test test-gpu lab bench setup opencl chromium clean
 
 dashboard: setup
 	$(VENV)/bin/workbench dashboard
@@ -23,6 +25,13 @@ dashboard: setup
 test: setup chromium
 	WORKBENCH_QUICK=1 $(PY) -m pytest -q -p no:cacheprovider tests notebooks \
 	    --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+
+# On the GPU machine: the python3 there (pyopencl from carried wheels), every test that needs no
+# browser, and the notebooks when nbval is importable; it fails when no OpenCL GPU is found.
+test-gpu:
+	WORKBENCH_QUICK=1 WORKBENCH_REQUIRE_GPU=1 $(PYTHON) -m pytest -q -p no:cacheprovider -m 'not browser and not bench' \
+	    tests $$($(PYTHON) -c 'import nbval' 2>/dev/null && echo notebooks --nbval --nbval-current-env \
+	    --nbval-sanitize-with notebooks/sanitize.cfg)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

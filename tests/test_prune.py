@@ -188,7 +188,7 @@ def test_gradual_pruning_to_ninety_percent_keeps_the_convnet_within_a_point(digi
 
 
 @pytest.mark.slow
-def test_half_the_filters_stay_within_two_points_and_run_faster(digits):
+def test_half_the_filters_stay_within_two_points_and_halve_the_weights(digits):
     cnn = nn.ConvNet(seed=0)
     nn.train(cnn, digits, epochs=20, rt="numpy")
     dense = nn.evaluate(cnn, digits.x_test, digits.y_test, "numpy")

@@ -167,8 +167,9 @@ def test_live_parameter_changes_match_between_backends(runtime):
         return a, b
 
     a0, b0 = run(get_runtime("numpy"))
-    a1, b1 = run(runtime)
-    np.testing.assert_array_equal(b0.ids, b1.ids)
+    if runtime.is_opencl:  # on NumPy this would compare the reference with itself
+        a1, b1 = run(runtime)
+        np.testing.assert_array_equal(b0.ids, b1.ids)
     assert b0.t0 == pytest.approx(50.0) and b0.times.min() > 50.0
     assert b0.counts[:40].sum() < a0.counts[:40].sum()  # 5 Hz instead of 5-60 Hz
 
@@ -419,16 +420,33 @@ def test_benchmark_network_throughput_and_roofline_point(runtime):
     from workbench.bench import suites
     from workbench.snn.bench import benchmark_network, lif_profile, throughput
 
+    from workbench.snn.brian2_reference import PARAMS, network_arrays
+
     assert "snn" in suites()
-    net = benchmark_network(5000, 20)
+    # Without synaptic input every neuron follows the analytic LIF solution from its v0: spike
+    # times t1 = tau ln((v_inf - v0) / (v_inf - v_th)), then every t_ref + tau ln((v_inf - v_reset)
+    # / (v_inf - v_th)). throughput() warms up 10 steps and times three 100-step windows
+    # (1-11, 11-21, 21-31 ms): its spike count is the median window's.
+    n, p = 5000, PARAMS
+    a = network_arrays(n, 20, seed=0)
+    v_inf = p["v_rest"] + p["r_m"] * a["bias"]
+    with np.errstate(invalid="ignore"):  # v_inf below threshold: never fires (NaN compares False)
+        t1 = p["tau_m"] * np.log((v_inf - a["v0"]) / (v_inf - p["v_th"]))
+        period = p["t_ref"] + p["tau_m"] * np.log((v_inf - p["v_reset"]) / (v_inf - p["v_th"]))
+    spikes_at = t1[:, None] + period[:, None] * np.arange(5)
+    windows = [int(((spikes_at >= t0) & (spikes_at < t0 + 10.0)).sum()) for t0 in (1.0, 11.0, 21.0)]
+    silent = throughput(benchmark_network(n, 20, weight=0.0), 100, runtime, repeat=3, budget_s=2.0)
+    assert silent["spikes"] == pytest.approx(np.median(windows), rel=0.02), (silent["spikes"], windows)
+    net = benchmark_network(n, 20)
     res = throughput(net, 100, runtime, repeat=3, budget_s=2.0)
-    assert res["spikes"] > 100 and res["neuron_steps_per_s"] > 0
+    assert res["spikes"] > 1.1 * silent["spikes"]  # the 0.1 mV synapses excite
+    if runtime.is_opencl:  # the same spikes as the reference engine
+        assert res["spikes"] == throughput(benchmark_network(n, 20), 100, "numpy", repeat=3)["spikes"]
     # CSR merges the few duplicate random targets (summing their weights): ~20 per neuron
     synapses = net.projections[0].n_synapses
     assert 0.99 * 100_000 < synapses <= 100_000
     assert res["events"] == pytest.approx(res["spikes"] * synapses / 5000)
-    prof = lif_profile(res)
-    assert prof.bytes == pytest.approx(24.0 * 5000 * 100 + 16.0 * res["events"])
+    assert lif_profile(res).seconds == res["seconds"] > 0
 
 
 def test_benchmark_network_matches_its_brian2_description():
@@ -455,11 +473,12 @@ def test_live_network_matches_the_reference_and_takes_knobs_while_running(runtim
                 live.set(inhibition=0.4, input_rate=30.0)
         return out
 
-    ours, ref = run(runtime), run("numpy")
+    ours = run(runtime)
     assert [c.index for c in ours] == list(range(8))
-    for a, b in zip(ours, ref):
-        np.testing.assert_array_equal(a.record.ids, b.record.ids)
-        np.testing.assert_array_equal(a.record.times, b.record.times)
+    if runtime.is_opencl:  # on NumPy this would compare the reference with itself
+        for a, b in zip(ours, run("numpy")):
+            np.testing.assert_array_equal(a.record.ids, b.record.ids)
+            np.testing.assert_array_equal(a.record.times, b.record.times)
     assert ours[3].knobs["inhibition"] == 1.0 and ours[4].knobs["inhibition"] == 0.4
     before = np.mean([c.rates["excitatory"] for c in ours[1:4]])
     after = np.mean([c.rates["excitatory"] for c in ours[5:]])
