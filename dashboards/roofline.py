@@ -45,7 +45,7 @@ class RooflinePage(pn.viewable.Viewer):
     # -- state --------------------------------------------------------------------------------
     def _load_cached(self) -> None:
         rt = self.session.rt
-        ceilings = cached_ceilings(rt, self.session.store)
+        ceilings = cached_ceilings(rt, self.session.store, quick=True)  # a full one, else a quick one
         with pn.io.unlocked():
             self.fig.set_ceilings(ceilings)
             self.fig.clear_points()
@@ -53,7 +53,8 @@ class RooflinePage(pn.viewable.Viewer):
                 self.fig.add_points(load_profiles(rt, self.session.store))
         self.table.object = ceilings_html(ceilings)
         if ceilings is not None:
-            self.status.object = f"Cached ceilings of **{rt.name}**; press Measure to measure again."
+            self.status.object = (f"Cached ceilings of **{rt.name}** ({ceilings.mode} mode, {ceilings.measured_at}); "
+                                  "press Measure to measure again.")
         else:
             self.status.object = f"No ceilings yet for **{rt.name}**: press Measure."
         self.place.disabled = ceilings is None

@@ -138,10 +138,8 @@ class SpikesPage(pn.viewable.Viewer):
 
     def _list_training(self) -> None:
         lines = []
-        for run in self.session.store.runs(TRAIN_KIND)[:5]:
+        for run in self.session.store.runs(TRAIN_KIND, device=self.session.rt)[:5]:
             p = run["params"]
-            if p.get("device_key") != self.session.rt.info.key:
-                continue
             m = {k: v for row in self.session.store.metrics(run["id"]) for k, v in row.items() if v is not None}
             acc = f", test accuracy {m['validation_accuracy']:.3f}" if "validation_accuracy" in m else ""
             lines.append(f"- #{run['id']} {_when(run['started_at'])}: {p['n_neurons']} neurons, {p['images']} "

@@ -19,6 +19,8 @@
 //                       blocks of 1024 steps summed into int32 (see the section's comment)
 //   int4_gemv           y = x W^T with W packed int4 (N rows of K nibbles), per-row scales, float x
 //   int4_gemv_rows      the same, one work-item per ROWS outputs (CPUs)
+//   int4_prepare_x      int4_gemv's x operand from the raw x: zero-padded rows and, for the
+//                       subnormal unpack, the per-element scaling and per-row (sum x, S)
 //
 // Every GEMM ends in the same epilogue (mode): 0 int32 accumulators; 1 float
 //   y = (acc - za * colsum_b[n]) * (sa * sb[n]) + bias[n], optional ReLU; 2 the same then
@@ -26,7 +28,8 @@
 //
 // Tunables: BM, BN, BKW (k in 4-byte words per tile), TM, TN (i8gemm_tiled); MR, NV (i8gemm_packed);
 // MR, NB (i8gemm_pmadd);
-// WG, ROWS, UNPACK_DENORMAL (int4_gemv); USE_DP4A / USE_KHR_DOT select dot4's path.
+// WG, ROWS, UNPACK_DENORMAL (int4_gemv); PREP_WG (int4_prepare_x); USE_DP4A / USE_KHR_DOT select
+// dot4's path.
 
 #pragma OPENCL FP_CONTRACT OFF
 #include "dot4.h"
@@ -430,9 +433,11 @@ kernel void i8gemm_pmadd(const global int* restrict Ap, const global char16* res
 //  * magic (default): the float with bits 0x4B000000 | u is 2^23 + u exactly; subtract 2^23 + 8.
 //    A shift, an and-or and an fsub per nibble before the fma.
 //  * UNPACK_DENORMAL: the float with bits v & (0xF << 4j) is the subnormal u 2^(4j - 149) exactly
-//    (j = 0..4; nibbles 5..7 the same from v >> 20). With x pre-scaled on the host (quant/
-//    kernels.py, subnormal_prescale) to x_k 2^(149 - 4j - S), the fma accumulates 2^-S sum u x,
+//    (j = 0..4; nibbles 5..7 the same from v >> 20). With x pre-scaled (int4_prepare_x below;
+//    its NumPy reference is quant/int4.py's subnormal_prescale) to x_k 2^(149 - 4j - S), the fma
+//    accumulates 2^-S sum u x,
 //    and y = 2^S acc - 8 sum x, with info[m] = (sum x, S). One and per nibble before the fma.
+//    int4_prepare_x does that scaling on the device in the same call.
 //    Needs subnormal floats (CL_FP_DENORM), which the host checks before setting the macro;
 //    the CPU kernel keeps the magic path.
 inline float8 unpack8_nibbles(const uint w)
@@ -515,6 +520,67 @@ kernel void int4_gemv(const global uint4* restrict W, const global float* restri
 #endif
         Y[(size_t)m * ldy + n] = dot * scale[n] + (has_bias ? bias[n] : 0.0f);
     }
+}
+
+// int4_prepare_x: from x (M rows of K floats) the int4_gemv operand Xp (M rows of ldx >= K
+// floats, zero past K). With UNPACK_DENORMAL, element k is scaled by 2^(149 - 4j - S), j its
+// nibble position in its 32-bit word (k mod 8, less 5 from 5 up), S = ilogb(max_k |x_k|) + 24
+// (0 for an all-zero row), so no value exceeds 2^126; and info[m] = (sum_k x_k, S), the sum
+// compensated (Neumaier within a work-item, TwoSum through the tree) because the epilogue's
+// 8 sum x cancels against the offset-binary accumulator. One work-group of PREP_WG work-items
+// per row: global (PREP_WG, M), local (PREP_WG, 1).
+#ifndef PREP_WG
+#define PREP_WG 256
+#endif
+
+inline float2 two_sum(const float a, const float b)  // (a + b rounded, its exact error)
+{
+    const float s = a + b, bb = s - a;
+    return (float2)(s, (a - (s - bb)) + (b - bb));
+}
+
+__attribute__((reqd_work_group_size(PREP_WG, 1, 1)))
+kernel void int4_prepare_x(const global float* restrict X, global float* restrict Xp,
+                           global float2* restrict info, const int K, const int ldx)
+{
+    const int lid = get_local_id(0), m = get_group_id(1);
+    const global float* x = X + (size_t)m * K;
+    global float* xp = Xp + (size_t)m * ldx;
+#ifdef UNPACK_DENORMAL
+    local float peak[PREP_WG], hi[PREP_WG], lo[PREP_WG];
+    float p = 0.0f, s = 0.0f, c = 0.0f;
+    for (int k = lid; k < K; k += PREP_WG) {
+        const float v = x[k];
+        p = fmax(p, fabs(v));
+        const float2 t = two_sum(s, v);
+        s = t.x;
+        c += t.y;
+    }
+    peak[lid] = p;
+    hi[lid] = s;
+    lo[lid] = c;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int w = PREP_WG / 2; w > 0; w >>= 1) {
+        if (lid < w) {
+            peak[lid] = fmax(peak[lid], peak[lid + w]);
+            const float2 t = two_sum(hi[lid], hi[lid + w]);
+            hi[lid] = t.x;
+            lo[lid] += lo[lid + w] + t.y;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    const float top = peak[0];
+    const int S = top > 0.0f ? ilogb(top) + 24 : 0;
+    if (lid == 0)
+        info[m] = (float2)(hi[0] + lo[0], (float)S);
+    for (int k = lid; k < ldx; k += PREP_WG) {
+        const int j = k & 7, shift = 4 * (j < 5 ? j : j - 5);
+        xp[k] = k < K ? ldexp(x[k], 149 - shift - S) : 0.0f;
+    }
+#else
+    for (int k = lid; k < ldx; k += PREP_WG)
+        xp[k] = k < K ? x[k] : 0.0f;
+#endif
 }
 
 // int4_gemv_rows (CPU): one work-item computes ROWS outputs over the whole of K, with no

@@ -87,7 +87,7 @@ def test_tuning_numpy_is_an_input_error():
 
 
 def test_quant_tuner_records_the_best_gemm_and_gemv(cl_runtime):
-    from workbench.quant.kernels import quant_config, set_quant_config
+    from workbench.quant.config import quant_config, set_quant_config
     from workbench.quant.tune import gemv_candidates, quant_candidates, tune_quant
 
     cands = quant_candidates(cl_runtime)[:2]

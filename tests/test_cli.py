@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from workbench import cli
 
 
@@ -22,12 +24,26 @@ def test_unknown_device_is_a_clear_error(capsys):
     assert "no device matches 'bogus-device'" in err and "numpy" in err
 
 
-def test_roofline_measures_then_uses_the_cache(capsys):
+def test_roofline_measures_then_uses_the_cache_of_its_mode(capsys, monkeypatch):
     assert cli.main(["roofline", "--device", "numpy", "--quick"]) == 0
     assert "measuring ceilings" in capsys.readouterr().out
-    assert cli.main(["roofline", "--device", "numpy"]) == 0
+    assert cli.main(["roofline", "--device", "numpy", "--quick"]) == 0
     out = capsys.readouterr().out
-    assert "cached ceilings" in out and "ridge point" in out
+    assert "cached ceilings" in out and "quick mode" in out and "ridge point" in out
+    # a full run never takes a quick measurement: it measures (stopped here as it starts)
+    import workbench.roofline as roofline
+
+    class Measured(Exception):
+        pass
+
+    def measure(rt, quick=None, **kw):
+        raise Measured(quick)
+
+    monkeypatch.setenv("WORKBENCH_QUICK", "0")
+    monkeypatch.setattr(roofline, "measure_ceilings", measure)
+    with pytest.raises(Measured) as info:
+        cli.main(["roofline", "--device", "numpy"])
+    assert info.value.args == (False,) and "measuring ceilings" in capsys.readouterr().out
 
 
 def test_bench_writes_json(tmp_path, capsys):

@@ -105,6 +105,44 @@ def test_gradual_pruner_streams_stores_stops_and_resumes(trained_mlp, digits, tm
     assert {r["step"] for r in rows} == {0, 1, 2, 3, 4}
 
 
+def test_a_stop_inside_fine_tuning_resumes_that_step_and_a_failure_is_stored(trained_mlp, digits, tmp_path,
+                                                                            monkeypatch):
+    import workbench.nn as nn_mod
+
+    store = Store(tmp_path / "wb.db")
+    g = sparse.GradualPruner(trained_mlp.copy(), digits, final_sparsity=0.5, n_steps=2, finetune_epochs=3,
+                             rt="numpy", store=store, latency=False)
+    calls, real = [], nn_mod.train
+
+    def train(model, data, epochs, **kw):
+        calls.append(epochs)
+        if len(calls) == 1:  # Stop arrives as the first epoch of step 1's fine-tuning ends
+            inner = kw["on_step"]
+
+            def on_step(rec):
+                ok = inner(rec)
+                if rec.get("end_of_epoch"):
+                    g.stop()
+                return ok
+
+            kw["on_step"] = on_step
+        return real(model, data, epochs, **kw)
+
+    monkeypatch.setattr(nn_mod, "train", train)
+    assert [p.step for p in g.run()] == [0] and store.runs("prune")[0]["status"] == "stopped"
+    assert [p.step for p in g.run()] == [1, 2] and g.done
+    assert calls == [3, 2, 3]  # step 1 went on with its 2 remaining epochs, not pruned again
+    assert store.runs("prune")[0]["status"] == "finished"
+
+    bad = sparse.GradualPruner(trained_mlp.copy(), digits, n_steps=2, finetune_epochs=0, rt="numpy", store=store,
+                               latency=False)
+    monkeypatch.setattr(bad, "_measure", lambda step, target: (_ for _ in ()).throw(RuntimeError("device lost")))
+    with pytest.raises(RuntimeError):
+        bad.fit()
+    rec = store.runs("prune")[0]
+    assert rec["status"] == "failed" and "device lost" in rec["error"]  # not "running" forever
+
+
 @pytest.mark.slow
 def test_gradual_pruning_to_ninety_percent_keeps_the_mlp_within_a_point(trained_mlp, digits):
     dense = nn.evaluate(trained_mlp, digits.x_test, digits.y_test, "numpy")

@@ -7,7 +7,7 @@ import pytest
 
 from workbench import data, nn, quant
 from workbench.errors import InputError
-from workbench.quant.kernels import MAX_K
+from workbench.quant.int8 import MAX_K, MAX_K_ZERO_POINT
 
 from .conftest import rel_error
 
@@ -265,19 +265,20 @@ GEMV_PATHS = {
 @pytest.mark.parametrize("path", sorted(GEMV_PATHS))
 @pytest.mark.parametrize("magnitude", [1.0, 1e-30, 1e30])
 def test_every_int4_gemv_path_matches_reference(cl_runtime, path, magnitude):
-    from workbench.quant.kernels import QuantConfig, quant_config, set_quant_config
+    from workbench.quant.config import QuantConfig, quant_config, set_quant_config
 
     base = quant_config(cl_runtime)
     keep = {k: v for k, v in base.params.items() if k not in ("WG", "ROWS", "GEMV_ROWS", "UNPACK_DENORMAL")}
     set_quant_config(cl_runtime, QuantConfig(base.variant, {**keep, **GEMV_PATHS[path]}, base.dot))
     try:
-        if "UNPACK_DENORMAL" in GEMV_PATHS[path] and "UNPACK_DENORMAL" not in quant_config(cl_runtime).params:
+        if "UNPACK_DENORMAL" in GEMV_PATHS[path] and not cl_runtime.info.fp_denormals:
             pytest.skip("device has no subnormal floats")
-        m, n, k = 3, 37, 333  # rows past N, a partial last word, several rows of x
+        m, n, k = 4, 37, 333  # rows past N, a partial last word, several rows of x
         q = RNG.integers(-8, 8, (n, k)).astype(np.int8)
         scales = RNG.uniform(0.01, 0.1, n).astype(np.float32)
         x = (RNG.standard_normal((m, k)) * magnitude).astype(np.float32)
         x[1] = 0.0  # an all-zero row
+        x[3] = np.abs(x[3]) + magnitude  # all positive: the 8 sum x correction is large
         expect = x.astype(np.float64) @ (q * scales[:, None]).T.astype(np.float64)
         y = quant.int4_gemv(x, quant.pack_int4(q), scales, cl_runtime, k=k)
         assert np.all(y[1] == 0.0)
@@ -411,18 +412,69 @@ def test_quantize_model_bad_input(trained):
         quant.quantize_model(model, np.full((3, 64), np.inf))
 
 
+def test_int4_prepare_x_on_the_device_matches_its_reference(cl_runtime):
+    """The subnormal unpack's operand, scaled and summed on the device, against the NumPy
+    reference (subnormal_prescale): the same scaled values bit for bit, sums within rounding."""
+    from workbench.quant.config import QuantConfig, quant_config, set_quant_config
+    from workbench.quant.int4 import Int4Problem, Int4Weights, subnormal_prescale
+
+    if not cl_runtime.info.fp_denormals:
+        pytest.skip("device has no subnormal floats")
+    base = quant_config(cl_runtime)
+    keep = {k: v for k, v in base.params.items() if k not in ("WG", "ROWS", "GEMV_ROWS", "UNPACK_DENORMAL")}
+    set_quant_config(cl_runtime, QuantConfig(base.variant, {**keep, "WG": 64, "ROWS": 4, "UNPACK_DENORMAL": 1},
+                                             base.dot))
+    try:
+        k = 1000
+        x = np.stack([RNG.standard_normal(k) * 1e-30, RNG.standard_normal(k) + 3.0, np.zeros(k),
+                      RNG.standard_normal(k) * 1e30]).astype(np.float32)
+        w = Int4Weights(quant.pack_int4(RNG.integers(-8, 8, (5, k)).astype(np.int8)), np.ones(5, np.float32), k)
+        prob = Int4Problem(x, w, cl_runtime)
+        prob.run().get()
+        scaled, info = subnormal_prescale(x, w.kq)
+        np.testing.assert_array_equal(prob.xp.get(), scaled)
+        got = prob.info.get()
+        np.testing.assert_array_equal(got[:, 1], info[:, 1])
+        np.testing.assert_allclose(got[:, 0], info[:, 0], rtol=1e-6, atol=0)
+    finally:
+        set_quant_config(cl_runtime, None)
+
+
+def test_int4_gemv_adds_the_weights_bias_and_a_call_bias(runtime):
+    q = RNG.integers(-8, 8, (9, 40)).astype(np.int8)
+    own, extra = RNG.standard_normal(9).astype(np.float32), RNG.standard_normal(9).astype(np.float32)
+    w = quant.prepare_int4(quant.pack_int4(q), np.full(9, 0.1, np.float32), bias=own)
+    x = RNG.standard_normal((2, 40)).astype(np.float32)
+    plain = x.astype(np.float64) @ (0.1 * q.T.astype(np.float64))
+    assert rel_error(quant.int4_gemv(x, w, rt=runtime), plain + own) < 1e-5
+    assert rel_error(quant.int4_gemv(x, w, rt=runtime, bias=extra), plain + own + extra) < 1e-5
+
+
+def test_int8_overflow_bound_counts_the_zero_point(runtime):
+    """With z_a = -128 and a = 127, each term (a - z_a) b = 255 * 127: K = 70,000 would wrap the
+    int32 sum (it returned -2.0e9 for 2.27e9), so it is refused; at the bound it is exact."""
+    k = MAX_K_ZERO_POINT
+    a = np.full((1, k), 127, np.int8)
+    b = np.full((k, 1), -128, np.int8)
+    got = quant.int8_matmul(a, b, runtime, zero_point_a=-128, scale_a=1.0, scale_b=1.0)
+    assert float(got[0, 0]) == float(np.float32(255 * -128 * k))
+    with pytest.raises(InputError) as err:
+        quant.int8_matmul(np.full((1, 70_000), 127, np.int8), np.full((70_000, 1), 127, np.int8), runtime,
+                          zero_point_a=-128, scale_a=1.0, scale_b=1.0)
+    assert err.value.argument == "zero_point_a"
+
+
 @pytest.mark.parametrize("variant", ["tiled", "packed", "pmadd"])
 def test_every_int8_gemm_variant_is_exact_where_it_builds(cl_runtime, variant):
     """Each kernel variant on this device, whatever the tuning table picks by default (the GPU's
     tiled kernel also runs on a CPU device, so CI checks it too)."""
-    from workbench.quant.kernels import (QuantConfig, _pmadd_params, pmadd_works, quant_config,
-                                         set_quant_config)
+    from workbench.quant.config import QuantConfig, pmadd_params, pmadd_works, quant_config, set_quant_config
 
     base = quant_config(cl_runtime)
     params = {"tiled": {"BM": 128, "BN": 128, "BKW": 8, "TM": 8, "TN": 8},
               "packed": {"MR": 8, "NV": 2, "LM": 4}, "pmadd": {"MR": 4, "NB": 3, "LM": 4}}[variant]
     if variant == "pmadd":
-        params = _pmadd_params(cl_runtime, params)
+        params = pmadd_params(cl_runtime, params)
         if params is None or not pmadd_works(cl_runtime, params):
             pytest.skip("i8gemm_pmadd needs a PoCL CPU device on an x86 host with AVX2 whose "
                         "compiler takes the inline assembly")

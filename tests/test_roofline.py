@@ -82,14 +82,55 @@ def test_ceilings_are_cached_per_device_and_not_remeasured(runtime, tmp_path, mo
     assert again.as_dict() == c.as_dict()
 
 
-def test_implausible_and_noisy_readings_are_flagged():
+def test_a_reading_above_the_datasheet_stops_and_noise_is_flagged():
     c = _ceil(theoretical={"bandwidth_gbs": 50.0, "fp32_gflops": 2000.0})
-    c.readings = [{"field": "fp32_gflops", "name": "fp32 fma", "value": 1.0,
-                   "timing": {"spread": 0.8, "repeats": 15}}]
-    warnings = roofline.check_plausible(c)
-    assert any("above the theoretical" in w and "memory bandwidth" in w for w in warnings)
-    assert any("noisy" in w for w in warnings)
-    assert not any("FP32" in w for w in warnings)  # 1000 < 2000: plausible
+    with pytest.raises(roofline.ImplausibleMeasurement, match="memory bandwidth"):
+        roofline.check_reading(c, roofline.Reading("bandwidth_gbs", "copy", 60.0, "GB/s"))
+    roofline.check_reading(c, roofline.Reading("bandwidth_gbs", "copy", 54.0, "GB/s"))  # within 1.1x
+    c.readings = [{"field": "fp32_gflops", "name": "fp32 fma", "value": 1000.0,
+                   "timing": {"spread": 0.8, "repeats": 15}},
+                  {"field": "bandwidth_gbs", "name": "copy", "value": 40.0, "timing": {"spread": 0.05, "repeats": 15}}]
+    assert roofline.noisy_ceilings(c) == ["fp32_gflops"]
+    assert any("noisy" in w and "FP32" in w for w in roofline.check_plausible(c))
+    c.quick = True  # quick measurements are short by design and not judged
+    assert roofline.noisy_ceilings(c) == []
+
+
+def test_a_noisy_measurement_is_kept_but_not_made_the_ceilings(runtime, tmp_path):
+    store = Store(tmp_path / "s.db")
+    good = _ceil(device=runtime.name, device_key=runtime.info.key, bandwidth_gbs=100.0)
+    roofline.save_ceilings(good, store)
+    noisy = _ceil(device=runtime.name, device_key=runtime.info.key, bandwidth_gbs=40.0, noisy=["bandwidth_gbs"])
+    roofline.save_ceilings(noisy, store)
+    assert roofline.cached_ceilings(runtime, store).bandwidth_gbs == 100.0
+    assert roofline.cached_ceilings(runtime, store, accepted=False).bandwidth_gbs == 40.0
+    history = roofline.ceilings_history(runtime, store)
+    assert [h["noisy"] for h in history] == [True, False] and history[0]["ceilings"].noisy == ["bandwidth_gbs"]
+
+
+def test_quick_ceilings_are_never_used_by_a_full_run(runtime, tmp_path):
+    store = Store(tmp_path / "s.db")
+    quick = _ceil(device=runtime.name, device_key=runtime.info.key, quick=True)
+    roofline.save_ceilings(quick, store)
+    assert roofline.cached_ceilings(runtime, store) is None  # a full run measures
+    assert roofline.cached_ceilings(runtime, store, quick=True).quick  # a quick run may take it
+
+
+def test_four_verdicts_and_an_explanation():
+    model = Roofline(_ceil(launch_us=20.0, h2d_gbs=10.0, d2h_gbs=10.0))
+    tiny = OpProfile("sgemm 32", flops=65536.0, bytes=12288.0, seconds=13e-6)
+    assert model.bound(tiny) == "launch"  # 13 us against a 20 us launch: not compute-bound
+    fed = OpProfile("gemv from the host", flops=2e6, bytes=4e6, seconds=1e-3, host_bytes=8e6)
+    assert model.bound(fed) == "transfer"  # 0.8 ms of its 1 ms moving 8 MB at 10 GB/s
+    mem = OpProfile("copy-like", flops=1e6, bytes=1e8, seconds=2e-3)
+    why = model.explain(mem)
+    assert why["bound"] == "memory" and why["roof"]["name"] == "memory bandwidth"
+    assert why["efficiency"] == pytest.approx(0.5) and why["headroom"] == pytest.approx(2.0)
+    assert any("narrower format" in a for a in why["advice"])
+    above = model.explain(OpProfile("too fast", flops=1e12, bytes=1e9, seconds=0.5))  # 2000 of 1000
+    assert above["efficiency"] > 1 and "above it" in above["why"]
+    int8 = OpProfile("int8", flops=1e12, bytes=1e9, seconds=1.0, compute="int8_gops")
+    assert Roofline(_ceil(int8_gops=4000.0)).explain(int8)["roof"]["name"] == "INT8 peak"
 
 
 def test_theoretical_peaks_of_an_h100():

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("panel", reason="the UI packages are not installed (make test-gpu on a GPU machine)")
+
 from workbench.store import Store
 from workbench.widgets import RooflinePanel
 

@@ -1,4 +1,4 @@
-"""``workbench devices | roofline | bench | tune | dashboard | lab``."""
+"""``workbench devices | roofline | bench | report | tune | dashboard | lab``."""
 
 from __future__ import annotations
 
@@ -26,31 +26,51 @@ def _device_table(rows: list[dict], in_use: str) -> str:
     return "\n".join(out)
 
 
+def tuning_line(rt) -> str:
+    """Where ``rt``'s kernel tunables come from, and the command to tune it when nothing was
+    measured on it or its architecture."""
+    from .bench import tuning_status
+    from .tune import estimate_seconds
+
+    status = tuning_status(rt)
+    if not status:
+        return "NumPy backend: nothing to tune"
+    if status["untuned"]:
+        return (f"untuned ({', '.join(status['untuned'])}: generic defaults): run `workbench tune gemm` "
+                f"(about {estimate_seconds(rt):.0f} s) for this device's own tiles")
+    return "tuned: " + ", ".join(f"{k} from {v}" for k, v in status["sources"].items())
+
+
 def cmd_devices(args) -> int:
     from .runtime import get_runtime, list_devices
 
-    rows = [d.as_row() for d in list_devices()]
+    infos = list_devices()
+    rows = [d.as_row() for d in infos]
     in_use = get_runtime(args.device).info.id
+    tunings = {d.id: tuning_line(get_runtime(d.id)) for d in infos}
     if args.json:
-        print(json.dumps({"in_use": in_use, "devices": rows}, indent=2))
+        print(json.dumps({"in_use": in_use, "devices": [dict(r, tuning=tunings[r["id"]]) for r in rows]}, indent=2))
     else:
         print(_device_table(rows, in_use))
         print("\n* = the device the workbench picks (WORKBENCH_DEVICE, PYOPENCL_CTX, else the first GPU)")
+        for d in infos:
+            print(f"{d.id}: {tunings[d.id]}")
     return 0
 
 
 def cmd_roofline(args) -> int:
-    from . import roofline
+    from . import config, roofline
     from .runtime import get_runtime
 
     rt = get_runtime(args.device)
-    c = None if args.refresh else roofline.cached_ceilings(rt)
+    quick = bool(args.quick or config.quick())
+    c = None if args.refresh else roofline.cached_ceilings(rt, quick=quick)
     if c is None:
         print(f"measuring ceilings of {rt.name} ...", flush=True)
-        c = roofline.measure_ceilings(rt, quick=args.quick or None, on_result=lambda r, i, n: print(
+        c = roofline.measure_ceilings(rt, quick=quick, on_result=lambda r, i, n: print(
             f"  [{i:2d}/{n}] {r.name:44s} {r.value:12,.1f} {r.unit}", flush=True))
     else:
-        print(f"cached ceilings of {rt.name}, measured {c.measured_at} (--refresh to measure again)")
+        print(f"cached ceilings of {rt.name}, measured {c.measured_at} ({c.mode} mode; --refresh to measure again)")
     for label, value in c.summary():
         print(f"  {label:18s} {value:>20s}")
     if c.bandwidth_gbs and c.fp32_gflops:
@@ -61,19 +81,39 @@ def cmd_roofline(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import format_row, run_benchmarks, table_header
+    from .bench import compare, format_row, run_benchmarks, table_header
     from .runtime import get_runtime
 
+    if args.compare and args.against:
+        lines, regressed = compare(json.loads(Path(args.compare).read_text()), json.loads(Path(args.against).read_text()))
+        print("\n".join(lines))
+        return 1 if regressed else 0
     rt = get_runtime(args.device)
-    print(f"device: {rt.name} ({rt.kind})\n{table_header()}", flush=True)
-    report = run_benchmarks(args.suite or None, rt, quick=args.quick or None,
+    print(f"device: {rt.name} ({rt.kind}){' per core' if args.per_core else ''}; {tuning_line(rt)}")
+    print(table_header(), flush=True)
+    report = run_benchmarks(args.suite or None, rt, quick=args.quick or None, per_core=args.per_core,
                             on_result=lambda r: print(format_row(r), flush=True))
+    report.command = "workbench " + " ".join(sys.argv[1:]) if args.command_line is None else args.command_line
     print(f"reference: {report.reference}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         report.write_json(args.json)
         print(f"wrote {args.json}")
+    if args.compare:
+        lines, regressed = compare(json.loads(Path(args.compare).read_text()), report.as_dict())
+        print("\n".join(["", f"against {args.compare}:", *lines]))
+        if regressed:
+            print("a ratio fell by more than 10%", file=sys.stderr)
+            return 1
     return 0
+
+
+def cmd_report(args) -> int:
+    from .report import run
+
+    ok, messages = run(check=args.check)
+    print("\n".join(messages))
+    return 0 if ok else 1
 
 
 def cmd_tune(args) -> int:
@@ -144,7 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--suite", action="append", help="suite name (repeatable); default: all")
     b.add_argument("--json", default=None, metavar="PATH", help="write the report as JSON")
     b.add_argument("--quick", action="store_true", help="small sizes, few repeats")
+    b.add_argument("--per-core", action="store_true",
+                   help="CPU devices: ours on one compute unit, references on one thread")
+    b.add_argument("--compare", default=None, metavar="OLD.json",
+                   help="print each ratio's change against an earlier report; exit 1 when one falls >10%%")
+    b.add_argument("--against", default=None, metavar="NEW.json",
+                   help="with --compare: compare two saved reports instead of running")
+    b.add_argument("--command-line", default=None, help=argparse.SUPPRESS)
     b.set_defaults(fn=cmd_bench)
+
+    rp = sub.add_parser("report", help="regenerate the tables in README.md and docs/ from docs/results/")
+    rp.add_argument("--check", action="store_true", help="fail when a table differs from the JSON")
+    rp.set_defaults(fn=cmd_report)
 
     t = with_device(sub.add_parser("tune", help="search kernel tunables on this device"))
     t.add_argument("family", choices=["gemm", "quant"])

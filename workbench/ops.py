@@ -10,13 +10,12 @@ Device arrays in give a device array out, for chaining without transfers.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .errors import DeviceMemoryError, InputError
-from .runtime import Runtime, resolve_rt, tuning
+from .runtime import Runtime, resolve_rt, tuned
 from .validation import as_array
 
 try:
@@ -45,13 +44,13 @@ class GemmConfig:
     params: dict = field(default_factory=dict)
     lm: int = 4
 
+    source: str = ""
+
     @classmethod
     def for_device(cls, rt: Runtime) -> "GemmConfig":
-        p = dict(tuning("gemm", rt.info))
-        p.pop("_source", None)
-        variant = p.pop("variant", "packed" if rt.kind == "opencl-cpu" else "tiled")
-        lm = int(p.pop("LM", 4))
-        return cls(variant, {k: int(v) for k, v in p.items()}, lm)
+        variant, params, source = tuned("gemm", rt.info, "packed" if rt.kind == "opencl-cpu" else "tiled")
+        lm = params.pop("LM", 4)
+        return cls(variant, params, lm, source)
 
     def describe(self) -> str:
         items = ", ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
@@ -75,16 +74,11 @@ class GemmEngine:
         self.variant = self.config.variant
         if self.variant == "tiled" and not self._tiled_fits():
             self.variant = "direct"  # the device cannot host this tile: stay correct, slower
-        self._scratch: dict[str, "cl.Buffer"] = {}
 
     def scratch(self, name: str, nbytes: int) -> "cl.Buffer":
-        """A kept device buffer of at least ``nbytes`` (grown, never shrunk, until the engine is
-        reset). Callers hold ``rt.launch_lock`` from first use to last launch."""
-        buf = self._scratch.get(name)
-        if buf is None or buf.size < nbytes:
-            self.rt.check_alloc(nbytes, f"gemm scratch {name}")
-            buf = self._scratch[name] = cl.Buffer(self.rt.ctx, cl.mem_flags.READ_WRITE, nbytes)
-        return buf
+        """The runtime's scratch buffer ``gemm.<name>`` (:meth:`OpenCLRuntime.scratch`); callers
+        hold ``rt.launch_lock`` from first use to last launch."""
+        return self.rt.scratch(f"gemm.{name}", nbytes)
 
     # -- geometry -----------------------------------------------------------------------------
     def _p(self, name: str, default: int) -> int:
@@ -197,20 +191,14 @@ class GemmEngine:
         return events
 
 
-_engines: "weakref.WeakKeyDictionary[Runtime, GemmEngine]" = weakref.WeakKeyDictionary()
-
-
 def gemm_engine(rt: Runtime) -> GemmEngine:
-    """The runtime's GEMM engine with its tuned configuration (built once)."""
-    engine = _engines.get(rt)
-    if engine is None:
-        engine = _engines[rt] = GemmEngine(rt)
-    return engine
+    """The runtime's GEMM engine with its tuned configuration (built once, kept by the runtime)."""
+    return rt.memo("gemm.engine", lambda: GemmEngine(rt))
 
 
 def reset_gemm_engine(rt: Runtime) -> None:
-    """Forget the cached engine, e.g. after ``workbench tune gemm`` recorded new tunables."""
-    _engines.pop(rt, None)
+    """Forget the engine, e.g. after ``workbench tune gemm`` recorded new tunables."""
+    rt.forget("gemm.engine")
 
 
 # -- matmul -----------------------------------------------------------------------------------
@@ -328,7 +316,7 @@ def sgemm_timing(a: np.ndarray, b: np.ndarray, rt: Runtime | str | None = None, 
     (m, k), n = a.shape, b.shape[1]
     if rt.kind == "numpy":
         return rt.timeit(lambda: np.matmul(a, b), warmup=warmup, repeat=repeat, budget_s=budget_s)
-    with rt.launch_lock:
+    with rt.measure_lock, rt.launch_lock:  # measure before launch, everywhere: no lock cycle
         engine = gemm_engine(rt)
         da, db, dc = rt.to_device(a, "a"), rt.to_device(b, "b"), rt.empty((m, n), FLOAT, "c")
         return rt.timeit(lambda: engine.enqueue(da.data, db.data, dc.data, m, n, k), warmup=warmup,

@@ -8,7 +8,8 @@ whole models (:func:`quantize_model`, :func:`qat_train`, :func:`mixed_precision`
 """
 
 from .calibrate import METHODS, calibrate, quantization_error
-from .kernels import Int4Weights, Int8Weights, int4_gemv, int8_matmul, prepare_int4, prepare_int8
+from .int4 import Int4Weights, int4_gemv, prepare_int4
+from .int8 import Int8Weights, int8_matmul, prepare_int8
 from .params import QuantParams, dequantize, fake_quantize, pack_int4, qrange, quantize, unpack_int4
 
 __all__ = [

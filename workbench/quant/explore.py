@@ -16,7 +16,7 @@ import numpy as np
 
 from ..nn.training import evaluate
 from ..runtime import Runtime, resolve_rt
-from ..store import Store
+from ..store import resolve_store
 from .calibrate import METHODS, calibrate, quantization_error
 from .model import layer_inputs, measure_latency, quantize_model
 
@@ -97,48 +97,50 @@ def grid_cells(methods=METHODS, bits=(8, 4), per_channel=(True, False)) -> list[
     return list(itertools.product(bits, per_channel, methods))
 
 
-def iter_grid(model, data, methods=METHODS, bits=(8, 4), per_channel=(True, False),
-              rt: Runtime | str | None = None, store: Store | None = None, calib_size: int = 512,
+def iter_grid(model, data, *, methods=METHODS, bits=(8, 4), per_channel=(True, False),
+              rt: Runtime | str | None = None, store=None, calib_size: int = 512,
               model_name: str = "", cells: list[tuple] | None = None) -> Iterator[GridPoint]:
-    """Quantize ``model`` for every (bits, per_channel, method), evaluate, time, yield, store.
-    ``cells`` replaces the product of ``bits``, ``per_channel`` and ``methods``."""
+    """Quantize ``model`` for every (bits, per_channel, method), evaluate, time, yield, store
+    (None: the default store; False: none; run kind ``"quant-grid"``, ending ``finished``,
+    ``stopped`` when the generator is closed, or ``failed``). ``cells`` replaces the product
+    of ``bits``, ``per_channel`` and ``methods``."""
     rt = resolve_rt(rt)
+    store = resolve_store(store)
+    if store is None:
+        yield from _grid_points(model, data, rt, calib_size, cells or grid_cells(methods, bits, per_channel), None)
+        return
+    with store.run(GRID_KIND, {"model": model_name or model.kind}, device=rt) as run:
+        yield from _grid_points(model, data, rt, calib_size, cells or grid_cells(methods, bits, per_channel), run)
+
+
+def _grid_points(model, data, rt: Runtime, calib_size: int, cells, run) -> Iterator[GridPoint]:
     calib = data.x_train[:calib_size]
     x_lat = data.x_test
     float_acc = evaluate(model, data.x_test, data.y_test, rt)
     float_lat = measure_latency(model, x_lat, rt)
-    run = None
-    if store is not None:
-        run = store.start_run(GRID_KIND, {"device": rt.name, "device_key": rt.info.key,
-                                          "model": model_name or model.kind}, device=rt.name)
-    status = "failed"
-    try:
-        for step, (b, pc, m) in enumerate(cells or grid_cells(methods, bits, per_channel)):
-            qm = quantize_model(model, calib, m, b, pc, rt)
-            point = GridPoint(m, b, pc, qm.evaluate(data.x_test, data.y_test, rt), float_acc, qm.nbytes,
-                              qm.float_nbytes, measure_latency(qm, x_lat, rt), float_lat,
-                              qm.layers[0].kernel, rt.name)
-            if run is not None:  # numbers only; the method is stored as its index in METHODS
-                numbers = {k: float(v) for k, v in point.as_row().items() if isinstance(v, (bool, int, float))}
-                store.log_metric(run, step, **numbers, method_index=METHODS.index(m))
-            yield point
-        status = "finished"
-    finally:
+    for step, (b, pc, m) in enumerate(cells):
+        qm = quantize_model(model, calib, m, b, per_channel=pc, rt=rt)
+        point = GridPoint(m, b, pc, qm.evaluate(data.x_test, data.y_test, rt), float_acc, qm.nbytes,
+                          qm.float_nbytes, measure_latency(qm, x_lat, rt), float_lat,
+                          qm.layers[0].kernel, rt.name)
         if run is not None:
-            store.finish_run(run, status)
+            numbers = {k: float(v) for k, v in point.as_row().items() if isinstance(v, (bool, int, float))}
+            run.log(step, **numbers, method=m)
+        yield point
 
 
-def load_grid(rt: Runtime | str | None = None, store: Store | None = None) -> list[GridPoint]:
+def load_grid(rt: Runtime | str | None = None, store=None) -> list[GridPoint]:
     """The points of the latest grid run on ``rt``'s device (finished or not)."""
     rt = resolve_rt(rt)
-    store = store or Store()
-    runs = [r for r in store.runs(GRID_KIND) if r["params"].get("device_key") == rt.info.key]
+    store = resolve_store(store)
+    runs = [] if store is None else store.runs(GRID_KIND, device=rt)
     if not runs:
         return []
     latest = max(runs, key=lambda r: r["id"])
     out = []
     for v in store.metrics(latest["id"]):
-        out.append(GridPoint(METHODS[int(v["method_index"])], int(v["bits"]), bool(v["per_channel"]),
+        method = v["method"] if isinstance(v.get("method"), str) else METHODS[int(v["method_index"])]
+        out.append(GridPoint(method, int(v["bits"]), bool(v["per_channel"]),
                              v["accuracy"], v["float_accuracy"], int(v["nbytes"]), int(v["float_nbytes"]),
                              v["latency_s"], v["float_latency_s"],
                              "int8_matmul" if int(v["bits"]) > 4 else "int4_gemv", rt.name))

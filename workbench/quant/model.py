@@ -29,7 +29,8 @@ from ..nn.training import cross_entropy, evaluate, measure_latency, train  # mea
 from ..runtime import Runtime, resolve_rt
 from ..validation import as_array
 from .calibrate import METHODS, calibrate
-from .kernels import Int4Weights, Int8Weights, int4_gemv, int8_linear
+from .int4 import Int4Weights, int4_gemv
+from .int8 import Int8Weights, int8_linear
 from .params import QuantParams, check_bits, fake_quantize, pack_int4, quantize
 
 FLOAT_BITS = 32
@@ -65,12 +66,11 @@ class QuantizedLinear:
         self.scale_w = np.ascontiguousarray(np.broadcast_to(wparams.scale, (self.n,)), np.float32)
         self.w_hat = (q.astype(np.float32) * self.scale_w).astype(np.float32)
         self.weight_mse = float(np.mean((self.w_hat.astype(np.float64) - w) ** 2))
-        self._cache: dict = {}
         if act is not None:
             self.w8, self.w4 = Int8Weights(q), None
         else:
             self.w8, self.w4 = None, Int4Weights(pack_int4(np.ascontiguousarray(q.T), rt="numpy"),
-                                                 self.scale_w, self.k)
+                                                 self.scale_w, self.k, bias=self.bias)
 
     @property
     def kernel(self) -> str:
@@ -82,8 +82,8 @@ class QuantizedLinear:
 
     def __call__(self, x2: np.ndarray, rt: Runtime) -> np.ndarray:
         if self.w8 is not None:
-            return int8_linear(x2, self.act, self.w8, self.scale_w, self.bias, rt, _cache=self._cache)
-        return int4_gemv(x2, self.w4, rt=rt, bias=self.bias)
+            return int8_linear(x2, self.act, self.w8, self.scale_w, self.bias, rt, owner=self)
+        return int4_gemv(x2, self.w4, rt=rt)
 
 
 @dataclass

@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import InputError
 from ..runtime import Runtime, resolve_rt
 from ..validation import as_array
+from .config import quant_program
 
 FLOAT = np.float32
 
@@ -135,8 +136,6 @@ def _elementwise(rt, kernel: str, x: np.ndarray, out_dtype, params: QuantParams,
     import pyopencl as cl
     import pyopencl.array as cla
 
-    from .kernels import quant_program
-
     prog = quant_program(rt)
     channels, inner = _channel_geometry(params, x.shape)
     n = x.size
@@ -226,8 +225,6 @@ def pack_int4(q, rt: Runtime | str | None = None) -> np.ndarray:
     kb = (k + 1) // 2
     rows = int(np.prod(qa.shape[:-1], dtype=np.int64))
     if rt.kind != "numpy" and qa.size:
-        from .kernels import quant_program
-
         out = rt.empty((rows, kb), np.uint8, "packed")
         quant_program(rt).pack_int4((kb, rows), None, rt.to_device(qa.reshape(rows, k), "q").data,
                                     out.data, np.int32(k))
@@ -253,8 +250,6 @@ def unpack_int4(packed, k: int | None = None, rt: Runtime | str | None = None) -
     p = np.ascontiguousarray(p)
     rows = int(np.prod(p.shape[:-1], dtype=np.int64))
     if rt.kind != "numpy" and p.size and k:
-        from .kernels import quant_program
-
         out = rt.empty((rows, k), np.int8, "unpacked")
         quant_program(rt).unpack_int4((k, rows), None, rt.to_device(p.reshape(rows, b), "packed").data,
                                       out.data, np.int32(k))

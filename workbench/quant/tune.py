@@ -23,8 +23,10 @@ import numpy as np
 from ..errors import InputError, KernelBuildError
 from ..runtime import Runtime, record_tuning, resolve_rt
 from ..tune import run_candidates
-from .kernels import (GEMV_TUNABLES, Int4Problem, Int4Weights, Int8Problem, _has_subnormals, QuantConfig, _pmadd_params, int8_matmul, pmadd_works, quant_config,
-                      set_quant_config)
+from .config import GEMV_TUNABLES, QuantConfig, pmadd_params, pmadd_works, quant_config, set_quant_config
+from .int4 import Int4Problem, Int4Weights, int4_gemv
+from .int8 import Int8Problem, int8_matmul
+from .params import pack_int4
 
 
 @dataclass
@@ -47,7 +49,7 @@ def quant_candidates(rt: Runtime) -> list[QuantConfig]:
                for mr, nv, lm in itertools.product((4, 6, 8), (1, 2, 3), (1, 4))
                if mr * nv + nv + 1 <= 32]
         for mr, nb, lm in itertools.product((4, 6, 8), (2, 3, 4), (1, 4)):
-            pm = _pmadd_params(rt, {"MR": mr, "NB": nb, "LM": lm, **keep})
+            pm = pmadd_params(rt, {"MR": mr, "NB": nb, "LM": lm, **keep})
             if pm is not None and mr * nb + nb + 1 <= 32 and pmadd_works(rt, pm):
                 out.append(QuantConfig("pmadd", pm, base.dot))
         return out
@@ -70,7 +72,7 @@ def gemv_candidates(rt: Runtime, base: QuantConfig) -> list[QuantConfig]:
     keep = {k: v for k, v in base.params.items() if k not in GEMV_TUNABLES}
     if rt.kind == "opencl-cpu":
         return [QuantConfig(base.variant, {**keep, "GEMV_ROWS": 1, "ROWS": rows}, base.dot) for rows in (1, 2, 4, 8)]
-    unpacks = (0, 1) if _has_subnormals(rt) else (0,)
+    unpacks = (0, 1) if rt.info.fp_denormals else (0,)
     out = []
     for wg, rows, den in itertools.product((64, 128, 256), (4, 8, 16), unpacks):
         if wg <= rt.info.max_work_group_size and rows * wg * 4 <= rt.info.local_mem_bytes // 2:
@@ -91,9 +93,6 @@ def _trial(rt: Runtime, cfg: QuantConfig, body: Callable[[], QuantTuneResult]) -
 
 
 def _evaluate_gemv(rt: Runtime, cfg: QuantConfig, size: int, repeat: int) -> QuantTuneResult:
-    from .kernels import int4_gemv
-    from .params import pack_int4
-
     def body():
         rng = np.random.default_rng(2)
         n, k = 37, 333  # rows past any ROWS, a partial last word
@@ -104,7 +103,7 @@ def _evaluate_gemv(rt: Runtime, cfg: QuantConfig, size: int, repeat: int) -> Qua
         if np.linalg.norm(got - ref) > 1e-5 * np.linalg.norm(ref):
             return QuantTuneResult(cfg, None, "wrong answer")
         w = Int4Weights(pack_int4(rng.integers(-8, 8, (size, size)).astype(np.int8)), np.ones(size, np.float32))
-        prob = Int4Problem(rng.standard_normal((1, w.kq * 32)).astype(np.float32), w, rt)
+        prob = Int4Problem(rng.standard_normal((1, size)).astype(np.float32), w, rt)
         t = rt.timeit(prob.enqueue, warmup=2, repeat=repeat, budget_s=2.0)
         return QuantTuneResult(cfg, None, gbs=w.packed.nbytes / t.median / 1e9)
 

@@ -2,8 +2,8 @@
 
 from .base import Runtime, Timing
 from .devices import DeviceInfo, list_devices
-from .kernels import kernel_dir, record_tuning, tuning
-from .selection import default, get_runtime, resolve_rt
+from .kernels import is_untuned, kernel_dir, record_tuning, tuned, tuning
+from .selection import default, get_runtime, resolve_rt, sub_runtime
 
 __all__ = [
     "DeviceInfo",
@@ -11,9 +11,12 @@ __all__ = [
     "Timing",
     "default",
     "get_runtime",
+    "is_untuned",
     "kernel_dir",
     "list_devices",
     "record_tuning",
     "resolve_rt",
+    "sub_runtime",
+    "tuned",
     "tuning",
 ]

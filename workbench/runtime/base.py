@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import statistics
+import threading
 import time
+import weakref
 
 import numpy as np
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Hashable
 
 from .devices import DeviceInfo
 
@@ -117,15 +119,89 @@ class Runtime:
     Attributes: ``name`` (the device's name), ``kind`` (``"opencl-gpu"``, ``"opencl-cpu"`` or
     ``"numpy"``), ``info`` (:class:`DeviceInfo`). Capability code takes a runtime as ``rt=`` and
     never creates contexts itself.
+
+    The runtime owns every piece of per-device state, so that it lives and dies with the device's
+    context and no capability package keeps its own cache:
+
+    * :meth:`memo` for things built once per device (engines, configurations, plans), optionally
+      tied to the lifetime of an ``owner`` object (a matrix's device copy dies with the matrix);
+    * :meth:`scratch` (OpenCL) for reused temporary device buffers, one pool per device.
     """
 
     name: str
     kind: str
     info: DeviceInfo
 
+    def _init_state(self) -> None:
+        # Timings on one device are serialised (across dashboard sessions, threads): two
+        # measurements at once would time each other's kernels. Where both are needed,
+        # measure_lock is taken before an OpenCL runtime's launch_lock (no lock cycle).
+        self.measure_lock = threading.RLock()
+        self._memo_lock = threading.RLock()
+        self._memo: dict = {}
+        self._owned: dict[int, tuple[weakref.ref, dict]] = {}
+        self._key_locks: dict = {}
+
     @property
     def is_opencl(self) -> bool:
         return self.kind != "numpy"
+
+    @property
+    def is_numpy(self) -> bool:
+        """True for the NumPy host backend (the reference): the one way to ask."""
+        return self.kind == "numpy"
+
+    # -- per-device state ---------------------------------------------------------------------
+    def _table(self, owner) -> dict:
+        if owner is None:
+            return self._memo
+        oid = id(owner)
+        hit = self._owned.get(oid)
+        if hit is None or hit[0]() is not owner:
+            def drop(_ref, oid=oid, owned=self._owned):
+                owned.pop(oid, None)
+
+            hit = self._owned[oid] = (weakref.ref(owner, drop), {})
+        return hit[1]
+
+    def memo(self, key: Hashable, make: Callable[[], Any], *, owner: object = None) -> Any:
+        """The value ``make()`` built for ``key`` on this device, built on first use only.
+
+        pyopencl's ``context_dependent_memoize`` in one method: what is built for a device is
+        kept by the device's runtime, so nothing keys a module-level cache on ``id(rt)``. With
+        ``owner`` (any object that can be weakly referenced), the entry is kept only as long
+        as ``owner`` lives, for device copies of a user's matrix or weights. Thread-safe: two
+        threads asking for one key build it once.
+        """
+        with self._memo_lock:
+            table = self._table(owner)
+            if key in table:
+                return table[key]
+            lock = self._key_locks.setdefault((id(owner), key), threading.Lock())
+        with lock:
+            with self._memo_lock:
+                table = self._table(owner)
+                if key in table:
+                    return table[key]
+            value = make()
+            with self._memo_lock:
+                self._table(owner)[key] = value
+                self._key_locks.pop((id(owner), key), None)
+            return value
+
+    def forget(self, key: Hashable | None = None, *, owner: object = None) -> None:
+        """Drop one memoised entry (``key``), or every entry of ``owner``, or with neither every
+        device-wide entry (after ``workbench tune`` recorded new tunables, say)."""
+        with self._memo_lock:
+            if owner is not None:
+                if key is None:
+                    self._owned.pop(id(owner), None)
+                else:
+                    self._table(owner).pop(key, None)
+            elif key is None:
+                self._memo.clear()
+            else:
+                self._memo.pop(key, None)
 
     def program(self, name: str, **defines):
         raise NotImplementedError
@@ -144,8 +220,10 @@ class Runtime:
 
         Used for the NumPy backend, for references (NumPy, torch) and where a host round trip is
         the quantity of interest (launch latency, end-to-end calls with transfers).
+        Holds ``measure_lock`` throughout.
         """
-        return host_timeit(fn, warmup, repeat, budget_s, sync=self.finish)
+        with self.measure_lock:
+            return host_timeit(fn, warmup, repeat, budget_s, sync=self.finish)
 
     def timeit(self, fn, warmup: int = 1, repeat: int = 10, budget_s: float | None = 2.0) -> Timing:
         """Median-of-repeats timing of ``fn()``; see the backend's docstring for the clock used."""

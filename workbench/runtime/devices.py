@@ -45,7 +45,35 @@ class DeviceInfo:
     simd_width: int = 1
     native_float_width: int = 1
     compute_capability: tuple[int, int] | None = None
+    fp_denormals: bool = False
+    max_sub_devices: int = 0
+    host_isa: tuple[str, ...] = field(default_factory=tuple, repr=False)
     extensions: tuple[str, ...] = field(default_factory=tuple, repr=False)
+
+    @property
+    def dot4_candidates(self) -> tuple[str, ...]:
+        """The 4-way int8 dot-product paths this device advertises, best first, then the
+        portable one: ``"dp4a"`` (NVIDIA inline PTX, compute capability >= 6.1), ``"khr"``
+        (``cl_khr_integer_dot_product``), ``"plain"`` (four multiply-adds). Whether an
+        advertised path also *builds* is probed once per runtime (``runtime.dot4.dot4_paths``)."""
+        out = []
+        if self.compute_capability is not None and tuple(self.compute_capability) >= (6, 1):
+            out.append("dp4a")
+        if "cl_khr_integer_dot_product" in self.extensions:
+            out.append("khr")
+        return (*out, "plain")
+
+    @property
+    def family(self) -> str:
+        """The device's architecture family, for tuning tables: ``"sm_90"`` for an NVIDIA GPU of
+        compute capability 9.0; ``"x86-avx512"``, ``"x86-avx2"`` or ``"x86"`` for a CPU device
+        (PoCL's kernels are vectorised for the host's widest vectors); else the device name. A
+        device that is not in a table by name still matches its family's entry."""
+        if self.compute_capability is not None:
+            return "sm_%d%d" % tuple(self.compute_capability)
+        if self.type == "cpu" and self.host_isa:  # a CPU device's kernels follow the host's vectors
+            return "x86-avx512" if "avx512f" in self.host_isa else ("x86-avx2" if "avx2" in self.host_isa else "x86")
+        return self.name
 
     @property
     def key(self) -> str:
@@ -60,6 +88,7 @@ class DeviceInfo:
         """A flat dict for tables (the CLI, the dashboard's Devices page)."""
         row = dataclasses.asdict(self)
         row.pop("extensions")
+        row["host_isa"] = " ".join(self.host_isa)
         row["global_mem_gib"] = round(self.global_mem_bytes / 2**30, 2)
         row["compute_capability"] = (
             "" if self.compute_capability is None else "%d.%d" % self.compute_capability
@@ -106,6 +135,41 @@ def _amd_simd(dev, exts: set[str]) -> int:
         return 64
 
 
+# x86 features that our CPU kernels choose between (the PoCL device of a CPU is the host).
+_ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni")
+
+
+def host_isa() -> tuple[str, ...]:
+    """The host CPU's x86 features of interest (Linux ``/proc/cpuinfo``); empty elsewhere."""
+    import platform as _platform
+
+    if _platform.machine().lower() not in ("x86_64", "amd64"):
+        return ()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return tuple(f for f in _ISA_FLAGS if f in flags)
+    except OSError:
+        pass
+    return ()
+
+
+def _denormals(dev) -> bool:
+    try:
+        return bool(dev.single_fp_config & cl.device_fp_config.DENORM)
+    except Exception:
+        return False
+
+
+def _max_sub_devices(dev) -> int:
+    try:
+        return int(dev.partition_max_sub_devices)
+    except Exception:
+        return 0
+
+
 def describe(dev, platform, platform_index: int, device_index: int) -> DeviceInfo:
     """Build a :class:`DeviceInfo` from a pyopencl device."""
     exts = set(dev.extensions.split())
@@ -134,6 +198,9 @@ def describe(dev, platform, platform_index: int, device_index: int) -> DeviceInf
         simd_width=warp or wave or native,
         native_float_width=native,
         compute_capability=cc,
+        fp_denormals=_denormals(dev),
+        max_sub_devices=_max_sub_devices(dev),
+        host_isa=host_isa() if _device_type(dev) == "cpu" else (),
         extensions=tuple(sorted(exts)),
     )
 

@@ -61,21 +61,48 @@ def user_tuning_path(family: str) -> Path:
 
 
 def tuning(family: str, info: DeviceInfo) -> dict:
-    """The tunables for ``family`` on ``info``: user record, else shipped device entry, else the
-    shipped default for the device type. Returns a dict (possibly empty) with a ``"_source"`` key.
+    """The tunables for kernel ``family`` on ``info``, from the most to the least specific entry:
+
+    1. the user's record for this exact device and driver (``workbench tune`` wrote it);
+    2. a shipped entry whose ``vendor`` and ``name`` are substrings of the device's;
+    3. a shipped entry for the device's architecture (same vendor, ``"arch"`` equal to
+       :attr:`DeviceInfo.family`, e.g. ``sm_90`` for both an H100 and an H200): a sibling's
+       tile is a far better start than the generic default;
+    4. the shipped default for the device type.
+
+    Returns a dict (possibly empty) with a ``"_source"`` key: ``"user"``, ``"shipped:<name>"``,
+    ``"arch:<family> (<name>)"`` or ``"default:<type>"`` (:func:`is_untuned` reads it).
     """
     user = _read_json(user_tuning_path(family)).get(info.key)
     if user:
         return {**user["params"], "_source": "user"}
     table = _read_json(kernel_dir() / f"{family}.tuning.json")
-    for entry in table.get("devices", []):
-        if (
-            entry.get("vendor", "").lower() in info.vendor.lower()
-            and entry.get("name", "").lower() in info.name.lower()
-        ):
-            return {**entry["params"], "_source": f"shipped:{entry.get('name', '')}"}
+    entries = table.get("devices", [])
+    same_vendor = [e for e in entries if e.get("vendor", "").lower() in info.vendor.lower()]
+    for entry in same_vendor:
+        if entry.get("name") and entry["name"].lower() in info.name.lower():
+            return {**entry["params"], "_source": f"shipped:{entry['name']}"}
+    for entry in same_vendor:
+        if entry.get("arch") and entry["arch"] == info.family:
+            return {**entry["params"], "_source": f"arch:{info.family} ({entry.get('name', '')})"}
     default = table.get("defaults", {}).get(info.type, {})
     return {**default, "_source": f"default:{info.type}"}
+
+
+def is_untuned(source: str) -> bool:
+    """Whether a ``tuning()`` source is the generic default: nothing measured on this device or
+    its architecture."""
+    return source.startswith("default:")
+
+
+def tuned(family: str, info: DeviceInfo, default_variant: str) -> tuple[str, dict, str]:
+    """``(variant, integer macros, source)`` for ``family`` on ``info``: the one reader of the
+    tuning tables. ``variant`` comes from the entry's ``"variant"`` key (else
+    ``default_variant``); every other key is an integer ``#define``."""
+    p = dict(tuning(family, info))
+    source = p.pop("_source", "")
+    variant = p.pop("variant", default_variant)
+    return variant, {k: int(v) for k, v in p.items()}, source
 
 
 def record_tuning(family: str, info: DeviceInfo, params: dict, **meta) -> Path:

@@ -12,6 +12,7 @@ class NumpyRuntime(Runtime):
     """Runs every op with NumPy on the host; ``timeit`` uses the host clock."""
 
     def __init__(self):
+        self._init_state()
         self.info = NUMPY_DEVICE
         self.name = NUMPY_DEVICE.name
         self.kind = "numpy"

@@ -123,6 +123,7 @@ class OpenCLRuntime(Runtime):
     """
 
     def __init__(self, info: DeviceInfo, device: cl.Device):
+        self._init_state()
         self.info = info
         self.device = device
         self.name = info.name
@@ -136,6 +137,7 @@ class OpenCLRuntime(Runtime):
         self.launch_lock = threading.RLock()
         self._build_lock = threading.Lock()
         self._programs: dict[tuple, Program] = {}
+        self._scratch: dict[str, cl.Buffer] = {}
 
     # -- programs -----------------------------------------------------------------------------
     def program(self, name: str, options: Sequence[str] = (), **defines) -> Program:
@@ -163,6 +165,31 @@ class OpenCLRuntime(Runtime):
         self.check_alloc(nbytes, what)
         return cla.empty(self.queue, shape, dtype)
 
+    def scratch(self, name: str, nbytes: int) -> cl.Buffer:
+        """A temporary device buffer of at least ``nbytes`` kept between calls under ``name``
+        (grown when a call needs more, never shrunk): the device's one scratch pool.
+
+        Allocating per call cost more than the work itself for small products (drivers allocate
+        lazily, at first use). A caller holds ``launch_lock`` from its first use of the buffer to
+        its last launch, because every caller of one name shares the buffer."""
+        nbytes = max(int(nbytes), 1)
+        buf = self._scratch.get(name)
+        if buf is None or buf.size < nbytes:
+            self.check_alloc(nbytes, f"scratch buffer {name!r}")
+            self._scratch.pop(name, None)  # release the old one before asking for the larger
+            buf = self._scratch[name] = cl.Buffer(self.ctx, cl.mem_flags.READ_WRITE, nbytes)
+        return buf
+
+    @property
+    def scratch_bytes(self) -> int:
+        """Bytes held by the scratch pool."""
+        return sum(b.size for b in self._scratch.values())
+
+    def release_scratch(self) -> None:
+        """Free every scratch buffer (they are allocated again on next use)."""
+        with self.launch_lock:
+            self._scratch.clear()
+
     def finish(self) -> None:
         self.queue.finish()
 
@@ -177,8 +204,13 @@ class OpenCLRuntime(Runtime):
         """Device time of ``fn()``, which enqueues work and returns its event(s).
 
         A callable that returns no event is timed with the host clock instead (with a
-        ``finish()`` after each call), and the Timing says so in ``source``.
+        ``finish()`` after each call), and the Timing says so in ``source``. Holds
+        ``measure_lock`` throughout, so two timings on one device never overlap.
         """
+        with self.measure_lock:
+            return self._timeit(fn, warmup, repeat, budget_s)
+
+    def _timeit(self, fn, warmup: int, repeat: int, budget_s: float | None) -> Timing:
 
         def events_of_one_call():
             events = fn()

@@ -5,10 +5,14 @@ up to ~26 Hz; 19 Hz on average).
 * ``lif-network N x 20``: N LIF neurons with 20 synapses each, 1000 steps of 0.1 ms (``quick``:
   200): 10M neurons on a GPU (quick 1M), 100k elsewhere. Timed on the host clock over the whole
   ``Simulator.run`` (every launch, the read-back of counts), spike times not kept (``record=False``)
-  as Brian2's benchmark keeps only a count. Reference in the same run: the NumPy reference engine
-  on the same network (over fewer steps when it would take long, per step scaled; the note says
-  so). Where Brian2 is importable, or ``WORKBENCH_BRIAN2_PYTHON`` names a Python that has it, a
-  second row compares with Brian2's Cython runtime on the same network.
+  as Brian2's benchmark keeps only a count. Every repeat times the *same window* (the steps after
+  a 10-step warm-up, on a fresh simulator), so its spike count is one number. Reference in the
+  same run: the NumPy reference engine on the same network (over fewer steps when it would take
+  long, per step scaled; the note says so). Where Brian2 is importable, or
+  ``WORKBENCH_BRIAN2_PYTHON`` names a Python that has it, more rows compare with Brian2 on the
+  same network and the same window: its C++ standalone mode with OpenMP on as many threads as
+  ours (``openmp_threads = n``) and, per core, its Cython runtime (single-threaded by design).
+  Both spike counts are recorded, and the benchmark fails when they differ by more than 1%.
 * ``lif-network N x 200``: ten times the synapses at a tenth of the weight: delivery-bound;
   reports synaptic events/s (a tenth of the neurons on a GPU).
 
@@ -19,16 +23,18 @@ delay slot; write v, slot) and 1 flop, 16 bytes per synaptic event (index, weigh
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+import time
 from typing import Iterator
 
 import numpy as np
 
-from ..bench import BenchContext, BenchResult, register
+from .. import config
+from ..bench import BenchContext, BenchResult
+from ..errors import WorkbenchError
 from ..roofline import OpProfile
-from ..runtime import Runtime, resolve_rt
+from ..runtime import Runtime, Timing, resolve_rt
 from ..runtime.base import repeat_timing
 from . import brian2_reference
 from .network import LIFLayer, SNNNetwork
@@ -50,18 +56,21 @@ def benchmark_network(n: int, synapses: int = 20, seed: int = 0, weight: float |
     return net
 
 
+WARMUP_STEPS = 10  # before every timed window, ours and Brian2's
+
+
 def throughput(net: SNNNetwork, steps: int, rt: Runtime | str | None = None, repeat: int = 3,
                budget_s: float = 10.0) -> dict:
-    """Time ``steps`` steps of ``net`` (after a 10-step warm-up; repeats continue the run):
-    seconds (median), neuron-steps/s, spikes and synaptic events per run, events/s."""
+    """Time steps ``WARMUP_STEPS .. WARMUP_STEPS + steps`` of ``net``, each repeat on a fresh
+    simulator run through the same warm-up, so every repeat does the same work: seconds
+    (median), neuron-steps/s, spikes and synaptic events in the window, events/s."""
     rt = resolve_rt(rt)
-    sim = net.simulator(rt, record=False)
-    sim.run(10)
     spikes = []
 
     def once() -> float:
-        import time
-
+        sim = net.simulator(rt, record=False)
+        sim.run(WARMUP_STEPS)
+        rt.finish()
         t0 = time.perf_counter()
         rec = sim.run(steps)
         dt = time.perf_counter() - t0
@@ -69,6 +78,8 @@ def throughput(net: SNNNetwork, steps: int, rt: Runtime | str | None = None, rep
         return dt
 
     t = repeat_timing(once, 0, repeat, budget_s, "host")
+    if len(set(spikes)) != 1:
+        raise WorkbenchError(f"the same window gave different spike counts over repeats: {spikes}")
     n = sum(p.n for p in net.layers())
     syn = sum(c.n_synapses for c in net.projections)
     per_spike = syn / max(n, 1)
@@ -85,19 +96,23 @@ def lif_profile(result: dict, name: str = "lif network step") -> OpProfile:
                      BYTES_PER_NEURON_STEP * ns + BYTES_PER_EVENT * result["events"], result["seconds"])
 
 
-def brian2_figure(n: int, synapses: int, steps: int) -> dict | None:
-    """Brian2 (Cython) on the same network, in this process or in ``WORKBENCH_BRIAN2_PYTHON``."""
-    try:
-        import brian2  # noqa: F401
-
-        return brian2_reference.run_brian2(n, synapses, steps)
-    except ImportError:
-        pass
-    python = os.environ.get("WORKBENCH_BRIAN2_PYTHON")
-    if not python:
-        return None
+def brian2_figure(n: int, synapses: int, steps: int, target: str = "cython", threads: int = 1,
+                  repeat: int = 3) -> dict | None:
+    """Brian2 on the same network and window (:func:`brian2_reference.run_brian2`) in
+    ``WORKBENCH_BRIAN2_PYTHON`` (Brian2 pins its own NumPy), else this Python if it has Brian2;
+    None where there is none. ``target``: ``"cython"`` or ``"cpp_standalone"`` (``threads``
+    OpenMP threads)."""
+    python = config.brian2_python()
+    if python is None:
+        try:
+            import brian2  # noqa: F401
+        except ImportError:
+            return None
+        python = sys.executable
     out = subprocess.run([python, brian2_reference.__file__, "--n", str(n), "--synapses", str(synapses),
-                          "--steps", str(steps)], capture_output=True, text=True, timeout=1800)
+                          "--steps", str(steps), "--warmup", str(WARMUP_STEPS), "--target", target,
+                          "--threads", str(threads), "--repeat", str(repeat)],
+                         capture_output=True, text=True, timeout=1800)
     if out.returncode != 0:
         print(f"Brian2 run failed: {out.stderr[-2000:]}", file=sys.stderr)
         return None
@@ -110,20 +125,46 @@ def _sizes(rt: Runtime, quick: bool) -> tuple[int, int]:
     return 100_000, (200 if quick else 1000)
 
 
-def _result(name, res, ref_s, ref_note, ctx: BenchContext, params: dict, note: str) -> BenchResult:
+SPIKE_AGREEMENT = 0.01  # our and Brian2's spike counts over the same window may differ this much
+
+
+def _result(name, res, ref: Timing | None, ref_note, ctx: BenchContext, params: dict, note: str,
+            reference_threads: int | None = None) -> BenchResult:
     prof = lif_profile(res)
-    gbs = prof.bytes / prof.seconds / 1e9
-    return BenchResult(
-        "snn", name, params, median_s=res["seconds"], spread=res["timing"].spread,
-        gflops=prof.flops / prof.seconds / 1e9, gbs=gbs,
-        pct_of_ceiling=100 * gbs / ctx.ceilings.bandwidth_gbs if ctx.ceilings.bandwidth_gbs else None,
-        ceiling="bandwidth", reference_s=ref_s, ratio=None if ref_s is None else ref_s / res["seconds"],
-        note=(f"{res['neuron_steps_per_s'] / 1e6:,.0f} M neuron-steps/s, {res['events_per_s'] / 1e6:,.1f} M "
-              f"events/s, {res['spikes']:,.0f} spikes; {note}; reference: {ref_note}"),
-    )
+    r = ctx.result("snn", name, res["timing"], ref=ref, reference=ref_note, flops=prof.flops,
+                   nbytes=prof.bytes, ceiling="bandwidth", params=params, scope="call",
+                   note=(f"{res['neuron_steps_per_s'] / 1e6:,.0f} M neuron-steps/s, {res['events_per_s'] / 1e6:,.1f} M "
+                         f"events/s, {res['spikes']:,.0f} spikes; {note}; reference: {ref_note}"))
+    if reference_threads is not None:
+        r.reference_threads = reference_threads
+    return r
 
 
-@register("snn", "lif-network")
+def _brian2_rows(ctx: BenchContext, res: dict, n: int, synapses: int, steps: int, params: dict,
+                 eng: str) -> Iterator[BenchResult]:
+    """Brian2 on as many threads as ours (C++ standalone, OpenMP) and, per core, its Cython
+    runtime; fails when a spike count differs from ours by more than ``SPIKE_AGREEMENT``."""
+    threads = ctx.threads or 1
+    targets = [("cpp_standalone", threads)]
+    if threads == 1:
+        targets.append(("cython", 1))
+    for target, nthreads in targets:
+        b2 = brian2_figure(n, synapses, steps, target=target, threads=nthreads)
+        if b2 is None:
+            continue
+        off = abs(b2["spikes"] - res["spikes"]) / max(b2["spikes"], 1)
+        if off > SPIKE_AGREEMENT:
+            raise WorkbenchError(f"Brian2 ({target}) fired {b2['spikes']:,} spikes in the window, we fired "
+                                 f"{res['spikes']:,.0f}: {off:.1%} apart, more than {SPIKE_AGREEMENT:.0%}")
+        ref = Timing(tuple(b2["samples"]), "host")
+        label = "C++ standalone, OpenMP" if target == "cpp_standalone" else "Cython runtime"
+        yield _result(f"lif-network {n:,} x {synapses} vs Brian2 {target}", res, ref,
+                      f"Brian2 {b2['brian2']} {label}, {nthreads} thread{'s' if nthreads > 1 else ''} "
+                      f"({b2['neuron_steps_per_s'] / 1e6:,.0f} M neuron-steps/s, {b2['spikes']:,} spikes)",
+                      ctx, dict(params, brian2=b2, spikes_brian2=b2["spikes"], spikes_ours=res["spikes"]),
+                      eng, reference_threads=nthreads)
+
+
 def bench_lif_network(ctx: BenchContext) -> Iterator[BenchResult]:
     rt = ctx.rt
     n, steps = _sizes(rt, ctx.quick)
@@ -136,7 +177,8 @@ def bench_lif_network(ctx: BenchContext) -> Iterator[BenchResult]:
         ref_steps = steps if n * steps <= 2e7 else max(10, int(2e7 // n))
         ref = throughput(benchmark_network(n, synapses, weight=weight), ref_steps, "numpy", repeat=3,
                          budget_s=5.0 if ctx.quick else 20.0)
-        ref_s = ref["seconds"] * steps / ref_steps
+        scale = steps / ref_steps
+        ref_t = Timing(tuple(s * scale for s in ref["timing"].samples), "host")
         params = {"neurons": n, "synapses_per_neuron": synapses, "steps": steps, "dt_ms": 0.1,
                   "neuron_steps_per_s": res["neuron_steps_per_s"], "events_per_s": res["events_per_s"],
                   "spikes": res["spikes"], "reference_neuron_steps_per_s": ref["neuron_steps_per_s"]}
@@ -144,12 +186,7 @@ def bench_lif_network(ctx: BenchContext) -> Iterator[BenchResult]:
         ref_note = f"NumPy reference engine{scaled} ({ref['neuron_steps_per_s'] / 1e6:,.0f} M neuron-steps/s)"
         eng = "" if rt.kind == "numpy" else (
             "lif_step + propagate_csr" if rt.kind == "opencl-gpu" else "lif_block with fused delivery")
-        yield _result(f"lif-network {n:,} x {synapses}", res, ref_s, ref_note, ctx, params, eng or "NumPy engine")
-        if synapses == 20:
-            b2 = brian2_figure(n, synapses, steps) if rt.kind != "opencl-gpu" else None
-            if b2 is not None:
-                params = dict(params, brian2=b2)
-                yield _result(f"lif-network {n:,} x {synapses} vs Brian2", res, b2["seconds"],
-                              f"Brian2 {b2['brian2']} {b2['target']} runtime "
-                              f"({b2['neuron_steps_per_s'] / 1e6:,.0f} M neuron-steps/s, {b2['spikes']:,} spikes)",
-                              ctx, params, eng)
+        yield _result(f"lif-network {n:,} x {synapses}", res, ref_t, ref_note, ctx, params, eng or "NumPy engine",
+                      reference_threads=1)
+        if synapses == 20 and rt.kind != "opencl-gpu":
+            yield from _brian2_rows(ctx, res, n, synapses, steps, params, eng or "NumPy engine")

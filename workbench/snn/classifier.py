@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..runtime import resolve_rt
+from ..store import resolve_store
 from ..validation import as_array, positive_int
 from .network import LIFLayer, PoissonGroup, SNNNetwork
 from .params import LIFParams, _number
@@ -139,9 +140,10 @@ class SNNImageClassifier:
         mean excitatory spikes per image since the last report) every ``report_every`` images and
         may return ``False`` to stop early; :meth:`stop` does the same from another thread.
 
-        ``store``: log the run (kind ``"snn-train"``: spikes and mean threshold at each report;
-        with ``y`` the training accuracy, with ``validation=(x_val, y_val)`` also its accuracy),
-        ending ``finished``, or ``stopped`` (no labels then) or ``failed``."""
+        ``store``: where the run is logged (None: the default store; False: nowhere; kind
+        ``"snn-train"``: spikes and mean threshold at each report; with ``y`` the training
+        accuracy, with ``validation=(x_val, y_val)`` also its accuracy), ending ``finished``, or
+        ``stopped`` (no labels then) or ``failed``."""
         self._check()
         x = self._images(x)
         report_every = positive_int(report_every, "report_every")
@@ -154,31 +156,33 @@ class SNNImageClassifier:
         n, n_in = x.shape
         self._stop.clear()
         self.run_id_ = None
-        if store is not None:
-            rt = resolve_rt(self.rt)
-            params = {k: getattr(self, k) for k in ("n_neurons", "t_present", "t_rest", "dt", "max_rate", "w_max",
-                                                    "w_inh", "theta_plus", "tau_m", "epochs", "seed")}
-            self.run_id_ = store.start_run(TRAIN_KIND, {**params, "images": n, "device_key": rt.info.key},
-                                           device=rt.name)
-        status = "failed"
-        try:
-            stopped = self._learn(x, on_step, report_every, store)
-            status = "stopped" if stopped else "finished"
-            if y is not None and not stopped:
-                r = self.responses(x)
-                self.assign_labels(x, y, responses=r)
-                metrics = {"train_accuracy": float(np.mean(self.predict(x, responses=r) == np.asarray(y)))}
-                if validation is not None:
-                    metrics["validation_accuracy"] = self.score(*validation)
-                self.metrics_ = metrics
-                if store is not None:
-                    store.log_metric(self.run_id_, len(self.history_), **metrics)
-        finally:
-            if store is not None:
-                store.finish_run(self.run_id_, status)
+        store = resolve_store(store)
+        if store is None:
+            self._fit(x, y, on_step, report_every, None, validation)
+            return self
+        params = {k: getattr(self, k) for k in ("n_neurons", "t_present", "t_rest", "dt", "max_rate", "w_max",
+                                                "w_inh", "theta_plus", "tau_m", "epochs", "seed")}
+        with store.run(TRAIN_KIND, {**params, "images": n}, device=resolve_rt(self.rt)) as run:
+            self.run_id_ = run.id
+            if self._fit(x, y, on_step, report_every, run, validation):
+                run.stop()
         return self
 
-    def _learn(self, x: np.ndarray, on_step, report_every: int, store) -> bool:
+    def _fit(self, x, y, on_step, report_every: int, run, validation) -> bool:
+        """Learn, then assign labels; returns whether learning was stopped early."""
+        stopped = self._learn(x, on_step, report_every, run)
+        if y is not None and not stopped:
+            r = self.responses(x)
+            self.assign_labels(x, y, responses=r)
+            metrics = {"train_accuracy": float(np.mean(self.predict(x, responses=r) == np.asarray(y)))}
+            if validation is not None:
+                metrics["validation_accuracy"] = self.score(*validation)
+            self.metrics_ = metrics
+            if run is not None:
+                run.log(len(self.history_), **metrics)
+        return stopped
+
+    def _learn(self, x: np.ndarray, on_step, report_every: int, run) -> bool:
         """The STDP epochs; returns whether they were stopped early."""
         n, n_in = x.shape
         rng = np.random.default_rng(self.seed)
@@ -204,9 +208,8 @@ class SNNImageClassifier:
                 if (k + 1) % report_every == 0 or k + 1 == n:
                     theta = sim.state("excitatory")["theta"]
                     spikes = float(np.mean(self.history_[-((k % report_every) + 1):]))
-                    if store is not None:
-                        store.log_metric(self.run_id_, len(self.history_), epoch=epoch, spikes=spikes,
-                                         theta_mean=float(theta.mean()))
+                    if run is not None:
+                        run.log(len(self.history_), epoch=epoch, spikes=spikes, theta_mean=float(theta.mean()))
                     if on_step is not None and on_step({"image": k + 1, "epoch": epoch, "images": n, "weights": w,
                                                         "theta": theta, "spikes": spikes}) is False:
                         stopped = True

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..runtime import resolve_rt
+from ..store import resolve_store
 from ..validation import positive_int
 from .network import LIFLayer, PoissonGroup, SNNNetwork
 from .params import LIFParams, _number
@@ -89,7 +90,7 @@ class LiveNetwork:
     synapses each neuron receives from each (at most the population's size). Synapses: ``w_exc`` mV, ``g`` the relative strength of
     inhibition, ``delay`` ms. Knobs (start values): ``tau_m`` ms, ``v_th`` mV, ``input_rate`` Hz,
     ``inhibition``. ``dt`` ms. ``trace_neurons``: excitatory neurons whose membrane is recorded.
-    ``store``: a :class:`~workbench.store.Store` to log runs to (None: no logging).
+    ``store``: where runs are logged (None: the default store; False: nowhere).
     """
 
     def __init__(self, n_exc: int = 800, n_inh: int = 200, n_input: int = 800, k_exc: int = 80,
@@ -195,9 +196,9 @@ class LiveNetwork:
     def run(self, duration: float = 1000.0, chunk: float = 20.0, pace: float | None = 1.0) -> Iterator[LiveChunk]:
         """Simulate ``duration`` more ms in chunks of ``chunk`` ms, yielding each. ``pace``:
         simulated ms per wall-clock ms (1.0: real time; None: as fast as the device goes), so a
-        rolling raster scrolls at a speed one can follow. Stopped early by :meth:`stop` or by
-        closing the generator; either way the store's run says ``stopped`` and keeps every chunk
-        logged before."""
+        rolling raster scrolls at a speed one can follow. Stopped early by :meth:`stop` (which
+        also cuts the pace's wait short) or by closing the generator; either way the store's run
+        says ``stopped`` and keeps every chunk logged before; an error leaves it ``failed``."""
         duration, chunk = _number(duration, "duration"), _number(chunk, "chunk")
         if duration <= 0:
             raise InputError("duration", f"expected a positive duration (ms), got {duration}")
@@ -205,67 +206,62 @@ class LiveNetwork:
             raise InputError("chunk", f"expected a positive chunk (ms), got {chunk}")
         if pace is not None and _number(pace, "pace") <= 0:
             raise InputError("pace", f"expected a positive pace or None, got {pace}")
+        self._stop.clear()
+        store = resolve_store(self.store)
+        if store is None:
+            self.status_ = "running"
+            finished = yield from self._chunks(duration, chunk, pace, None)
+            self.status_ = "finished" if finished else "stopped"
+            return
+        if self.run_id_ is None:
+            params = {**self.params, **{f"{k}_start": v for k, v in self.knobs.items()}}
+            ctx = store.run(SNN_KIND, params, device=self.rt)
+        else:
+            ctx = store.run(SNN_KIND, resume=self.run_id_)  # going on after a stop
+        run = None
+        try:
+            with ctx as run:
+                self.run_id_, self.status_ = run.id, "running"
+                if not (yield from self._chunks(duration, chunk, pace, run)):
+                    run.stop()
+        finally:
+            self.status_ = run.status if run is not None else "failed"
+
+    def _chunks(self, duration: float, chunk: float, pace: float | None, run) -> Iterator[LiveChunk]:
+        """The chunks of one :meth:`run`; returns True when the whole duration ran."""
         dt = self.sim.dt
         steps_left = max(1, int(round(duration / dt)))
         chunk_steps = max(1, int(round(chunk / dt)))
-        self._stop.clear()
-        self._begin()
-        status = "stopped"
         start = time.perf_counter()
         t_start = self.t_ms
-        try:
-            while steps_left and not self._stop.is_set():
-                self._apply_pending()
-                steps = min(chunk_steps, steps_left)
-                t0 = time.perf_counter()
-                rec = self.sim.run(steps)
-                wall = time.perf_counter() - t0
-                steps_left -= steps
-                rates = {name: float(rec.counts[a:a + k].sum() / k / (rec.duration * 1e-3))
-                         for name, (a, k) in self.groups.items()}
-                out = LiveChunk(self.chunks_done_, rec, rates, dict(self.knobs), wall, dict(self.groups))
-                self._log(out)
-                self.chunks_done_ += 1
-                if pace is not None:  # wait until the wall clock catches up with the simulation
-                    ahead = (self.t_ms - t_start) / pace * 1e-3 - (time.perf_counter() - start)
-                    if ahead > 0:
-                        self._stop.wait(ahead)
-                yield out
-            if not steps_left:
-                status = "finished"
-        except Exception:  # GeneratorExit (a consumer that went away) is not one: it stays "stopped"
-            status = "failed"
-            raise
-        finally:
-            self.status_ = status
-            if self.store is not None:
-                self.store.finish_run(self.run_id_, status)
-
-    def _begin(self) -> None:
-        if self.store is None:
-            return
-        if self.run_id_ is None:
-            params = {**self.params, **{f"{k}_start": v for k, v in self.knobs.items()},
-                      "device_key": self.rt.info.key}
-            self.run_id_ = self.store.start_run(SNN_KIND, params, device=self.rt.name)
-        else:
-            self.store.finish_run(self.run_id_, "running")  # going on after a stop
-
-    def _log(self, c: LiveChunk) -> None:
-        if self.store is None:
-            return
-        self.store.log_metric(self.run_id_, c.index, t_ms=c.t_ms, rate_excitatory=c.rates["excitatory"],
-                              rate_inhibitory=c.rates["inhibitory"], spikes=int(c.record.ids.size),
-                              wall_s=c.wall_s, **c.knobs)
+        while steps_left and not self._stop.is_set():
+            self._apply_pending()
+            steps = min(chunk_steps, steps_left)
+            t0 = time.perf_counter()
+            rec = self.sim.run(steps)
+            wall = time.perf_counter() - t0
+            steps_left -= steps
+            rates = {name: float(rec.counts[a:a + k].sum() / k / (rec.duration * 1e-3))
+                     for name, (a, k) in self.groups.items()}
+            out = LiveChunk(self.chunks_done_, rec, rates, dict(self.knobs), wall, dict(self.groups))
+            if run is not None:
+                run.log(out.index, t_ms=out.t_ms, rate_excitatory=rates["excitatory"],
+                        rate_inhibitory=rates["inhibitory"], spikes=int(rec.ids.size), wall_s=wall, **out.knobs)
+            self.chunks_done_ += 1
+            if pace is not None:  # wait until the wall clock catches up with the simulation
+                ahead = (self.t_ms - t_start) / pace * 1e-3 - (time.perf_counter() - start)
+                if ahead > 0:
+                    self._stop.wait(ahead)
+            yield out
+        return not steps_left
 
 
 def load_snn_runs(rt=None, store=None) -> list[tuple[dict, list[dict]]]:
     """Live runs of ``rt``'s device in the store, newest first, each as (run, chunks): the
     store's record and its logged chunks (``t_ms``, ``rate_excitatory``, ``rate_inhibitory``,
     ``spikes``, the knobs)."""
-    from ..store import Store
-
     rt = resolve_rt(rt)
-    store = store or Store()
-    return [(run, store.metrics(run["id"])) for run in store.runs(SNN_KIND)
-            if run["params"].get("device_key") == rt.info.key]
+    store = resolve_store(store)
+    if store is None:
+        return []
+    return [(run, store.metrics(run["id"])) for run in store.runs(SNN_KIND, device=rt)]

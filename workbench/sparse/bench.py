@@ -3,8 +3,10 @@
 * ``spmv <family> <rows>``: y = A x for a random (uniform columns) and a power-law (Zipf row
   lengths, a few rows of 10^4+) matrix with 32 non-zeros per row on average: about 2M rows on a
   GPU, 200k on a CPU (``quick``: 200k / 50k). Reference in the same run: SciPy's CSR product on
-  a CPU, ``torch`` CSR (cuSPARSE) on a CUDA machine, built as torch builds it by default (int64
-  indices); the note adds cuSPARSE with int32 indices. GB/s counts A's bytes as stored (4 nnz
+  a CPU, split by rows over as many threads as ours (SciPy alone uses one), ``torch`` CSR
+  (cuSPARSE) on a CUDA machine, built as torch builds it by default (int64 indices), and
+  cuSPARSE with int32 indices (the faster of the two is the reference; both are in ``params``).
+  GB/s counts A's bytes as stored (4 nnz
   values, 2 nnz (uint16, up to 65,536 columns: the quick CPU size) or 4 nnz column indices,
   4 (M + 1) pointers) + 4 K + 4 M (x once, y).
 * ``bsr 4096x4096x512 @90%``: block-sparse (90% of 32 x 32 blocks zero; 16 x 16 on CPUs) times
@@ -19,7 +21,7 @@ from typing import Iterator
 import numpy as np
 
 from .. import references
-from ..bench import BenchContext, BenchResult, register
+from ..bench import BenchContext, BenchResult
 from .formats import BlockSparseMatrix, CSRMatrix, default_block_shape
 
 
@@ -55,7 +57,6 @@ def spmv_rows(kind: str, quick: bool) -> int:
     return 50_000 if quick else 200_000
 
 
-@register("sparse", "spmv")
 def bench_spmv(ctx: BenchContext) -> Iterator[BenchResult]:
     from .ops import SpmvProblem, spmv, spmv_variant
 
@@ -66,7 +67,7 @@ def bench_spmv(ctx: BenchContext) -> Iterator[BenchResult]:
         a = random_csr(m, m, 32, family, seed=1)
         x = np.random.default_rng(2).standard_normal(m).astype(np.float32)
         nbytes = a.nbytes + 8.0 * m  # A's arrays (index width as stored), x once, y
-        if rt.kind == "numpy":
+        if rt.is_numpy:
             t = rt.timeit(lambda: spmv(a, x, rt), repeat=repeat, budget_s=budget)
             y, note = spmv(a, x, rt), "SciPy (the NumPy backend is the reference itself)"
         else:
@@ -76,22 +77,22 @@ def bench_spmv(ctx: BenchContext) -> Iterator[BenchResult]:
             y = prob.run()
             st = a.row_stats()
             note = f"{prob.variant} {prob.params}; rows mean {st['mean']:.1f}, max {st['max']:,}, cv {st['cv']:.2f}"
-        ref_t, ref_y = references.spmv(ctx.reference, a.to_scipy(), x, repeat, budget)
-        if ctx.reference == "torch-cuda":  # the same cuSPARSE with 32-bit indices, for the record
-            t32, _ = references.spmv(ctx.reference, a.to_scipy(), x, repeat, budget, index_dtype=np.int32)
-            note = f"{note}; cuSPARSE int32 indices {t32.median * 1e6:,.1f} us ({t32.median / t.median:.2f}x)"
+        csr = a.to_scipy()
+        ref_t, ref_y = references.spmv(ctx.reference, csr, x, repeat, budget, threads=ctx.threads)
+        ref_name = (f"torch CSR (cuSPARSE), int64 indices" if ctx.reference == "torch-cuda"
+                    else f"SciPy CSR, rows split over {ctx.threads} threads")
+        res_params = {"rows": m, "nnz": a.nnz, "family": family}
+        if ctx.reference == "torch-cuda":  # cuSPARSE with 32-bit indices moves 4 bytes less per nnz
+            t32, _ = references.spmv(ctx.reference, csr, x, repeat, budget, index_dtype=np.int32)
+            res_params["reference_us"] = {"int64 indices": ref_t.median * 1e6, "int32 indices": t32.median * 1e6}
+            if t32.median < ref_t.median:
+                ref_t, ref_name = t32, "torch CSR (cuSPARSE), int32 indices"
         err = float(np.linalg.norm(y - ref_y) / max(np.linalg.norm(ref_y), 1e-30))
-        gbs = nbytes / t.median / 1e9
-        yield BenchResult(
-            "sparse", f"spmv {family} {m:,} rows", {"rows": m, "nnz": a.nnz, "family": family},
-            median_s=t.median, spread=t.spread, gflops=2.0 * a.nnz / t.median / 1e9, gbs=gbs,
-            pct_of_ceiling=100 * gbs / ctx.ceilings.bandwidth_gbs if ctx.ceilings.bandwidth_gbs else None,
-            ceiling="bandwidth", reference_s=ref_t.median, ratio=ref_t.median / t.median, rel_error=err,
-            note=note,
-        )
+        yield ctx.result("sparse", f"spmv {family} {m:,} rows", t, ref=ref_t, reference=ref_name,
+                         flops=2.0 * a.nnz, nbytes=nbytes, ceiling="bandwidth", params=res_params,
+                         rel_error=err, note=note)
 
 
-@register("sparse", "bsr")
 def bench_bsr(ctx: BenchContext) -> Iterator[BenchResult]:
     from ..ops import sgemm_timing
     from .ops import SpmmProblem, spmm
@@ -106,7 +107,7 @@ def bench_bsr(ctx: BenchContext) -> Iterator[BenchResult]:
     w = (rng.standard_normal((m, k)).astype(np.float32) * np.kron(keep, np.ones(bs, bool)))
     a = BlockSparseMatrix.from_dense(w, bs)
     b = rng.standard_normal((k, n)).astype(np.float32)
-    if rt.kind == "numpy":
+    if rt.is_numpy:
         t = rt.timeit(lambda: spmm(a, b, rt), repeat=repeat, budget_s=budget)
         c = spmm(a, b, rt)
         note = "SciPy BSR"
@@ -118,18 +119,16 @@ def bench_bsr(ctx: BenchContext) -> Iterator[BenchResult]:
         note = (f"{'bsr_matmul4' if p.get('V4') else 'bsr_matmul'} {p}" if p
                 else "spmm_csr_rows on the blocks' entries")
     dense_t = sgemm_timing(w, b, rt, repeat=repeat, budget_s=budget).median
-    ref_t, ref_c = references.matmul(ctx.reference, w, b, repeat, budget)
+    ref_t, ref_c = references.matmul(ctx.reference, w, b, repeat, budget, threads=ctx.threads)
     err = float(np.linalg.norm(c - ref_c) / np.linalg.norm(ref_c))
     flops = 2.0 * a.nblocks * bs[0] * bs[1] * n
-    yield BenchResult(
-        "sparse", f"bsr {m}x{k}x{n} @{100 * a.block_sparsity:.0f}% blocks {bs[0]}x{bs[1]}",
-        {"m": m, "k": k, "n": n, "block_sparsity": a.block_sparsity, "vs_our_sgemm": dense_t / t.median},
-        median_s=t.median, spread=t.spread, gflops=flops / t.median / 1e9,
-        gbs=(a.nbytes + 4.0 * (k * n + m * n)) / t.median / 1e9,
-        pct_of_ceiling=100 * flops / t.median / 1e9 / ctx.ceilings.fp32_gflops if ctx.ceilings.fp32_gflops else None,
-        ceiling="fp32", reference_s=ref_t.median, ratio=ref_t.median / t.median, rel_error=err,
-        note=f"{note}; {dense_t / t.median:.2f}x our dense SGEMM ({dense_t * 1e3:.3f} ms); reference: dense product",
-    )
+    yield ctx.result(
+        "sparse", f"bsr {m}x{k}x{n} @{100 * a.block_sparsity:.0f}% blocks {bs[0]}x{bs[1]}", t, ref=ref_t,
+        reference=f"dense float32 product ({references.describe(ctx.reference)})", flops=flops,
+        nbytes=a.nbytes + 4.0 * (k * n + m * n), ceiling="fp32",
+        params={"m": m, "k": k, "n": n, "block_sparsity": a.block_sparsity, "vs_our_sgemm": dense_t / t.median},
+        rel_error=err,
+        note=f"{note}; {dense_t / t.median:.2f}x our dense SGEMM ({dense_t * 1e3:.3f} ms); reference: dense product")
 
 
 def spmv_profile(a, rt, repeat: int = 10, name: str | None = None):

@@ -59,7 +59,7 @@ def format_latencies(w, n: int, rt: Runtime | str | None = None, formats=FORMAT_
             s = a.to_scipy()
             out[fmt] = rt.timeit(lambda: s @ b, warmup=1, repeat=repeat, budget_s=budget_s).median
         else:
-            with rt.launch_lock:
+            with rt.measure_lock, rt.launch_lock:  # locks in this order everywhere
                 out[fmt] = rt.timeit(SpmmProblem(a, b, rt).enqueue, warmup=1, repeat=repeat,
                                      budget_s=budget_s).median
     return out

@@ -85,8 +85,15 @@ class _SpikeWindow:
 
     def add_chunk(self, record, groups: dict | None = None) -> None:
         """Append a chunk's :class:`~workbench.snn.SpikeRecord` (and drop what left the window)."""
-        self._set_groups(groups or record.offsets)
-        self.buffer.add(record.times, record.ids, record.t0 + record.duration)
+        self.add_chunks([record], groups)
+
+    def add_chunks(self, records, groups: dict | None = None) -> None:
+        """Append several chunks and redraw once (a page that fell behind catches up in one go)."""
+        if not records:
+            return
+        self._set_groups(groups or records[-1].offsets)
+        for record in records:
+            self.buffer.add(record.times, record.ids, record.t0 + record.duration)
         self._draw()
 
     def set_spikes(self, times, ids, groups: dict, t_end: float | None = None, t0: float = 0.0) -> None:
@@ -258,15 +265,21 @@ class MembraneTraceFigure:
         return t, (np.concatenate(cols, 1) if cols else np.zeros((record.steps, 0), np.float32)), names
 
     def add_chunk(self, record) -> None:
-        t, v, names = self._traces(record)
-        if names != self.names or self.v.shape[1] != v.shape[1]:
-            self.t, self.v, self.names = t, v, names
-        else:
-            self.t, self.v = np.concatenate([self.t, t]), np.concatenate([self.v, v])
-        if self.window is not None and self.t.size:
-            keep = self.t > self.t[-1] - self.window
-            self.t, self.v = self.t[keep], self.v[keep]
-        self._draw()
+        self.add_chunks([record])
+
+    def add_chunks(self, records) -> None:
+        """Append several chunks' traces and redraw once."""
+        for record in records:
+            t, v, names = self._traces(record)
+            if names != self.names or self.v.shape[1] != v.shape[1]:
+                self.t, self.v, self.names = t, v, names
+            else:
+                self.t, self.v = np.concatenate([self.t, t]), np.concatenate([self.v, v])
+            if self.window is not None and self.t.size:
+                keep = self.t > self.t[-1] - self.window
+                self.t, self.v = self.t[keep], self.v[keep]
+        if records:
+            self._draw()
 
     def set_record(self, record) -> None:
         self.t, self.v, self.names = self._traces(record)
@@ -423,6 +436,11 @@ class RunHistoryFigure:
         self.source.data = {c: [r[c] for r in rows] for c in self.COLUMNS}
 
     def add_chunk(self, c) -> None:
-        self.source.stream({k: [v] for k, v in self._row({"t_ms": c.t_ms, "rate_excitatory": c.rates["excitatory"],
-                                                          "rate_inhibitory": c.rates["inhibitory"],
-                                                          **c.knobs}).items()})
+        self.add_chunks([c])
+
+    def add_chunks(self, chunks) -> None:
+        """Stream the rows of several :class:`~workbench.snn.live.LiveChunk` at once."""
+        rows = [self._row({"t_ms": c.t_ms, "rate_excitatory": c.rates["excitatory"],
+                           "rate_inhibitory": c.rates["inhibitory"], **c.knobs}) for c in chunks]
+        if rows:
+            self.source.stream({k: [r[k] for r in rows] for k in self.COLUMNS})

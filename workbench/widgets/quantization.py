@@ -83,7 +83,8 @@ class QuantizationPanel:
         self.points = []
         self.progress.max, self.progress.value = total, 0
         try:
-            for p in iter_grid(self.model, self.data, methods, bits, per_channel, self.rt, self.store):
+            for p in iter_grid(self.model, self.data, methods=methods, bits=bits, per_channel=per_channel,
+                               rt=self.rt, store=self.store):
                 self.points.append(p)
                 self.grid_fig.add_points([p])
                 self.progress.value += 1

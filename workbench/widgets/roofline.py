@@ -107,7 +107,7 @@ class RooflinePanel:
 
     # -- state --------------------------------------------------------------------------------
     def _load_cached(self) -> None:
-        self.ceilings = cached_ceilings(self.rt, self.store)
+        self.ceilings = cached_ceilings(self.rt, self.store, quick=True)
         self.profiles = load_profiles(self.rt, self.store) if self.ceilings else []
         self.fig.set_ceilings(self.ceilings)
         self.fig.clear_points()
