@@ -23,6 +23,7 @@ dashboard: setup
 	$(VENV)/bin/workbench dashboard
 
 test: setup chromium
+	$(VENV)/bin/ruff check workbench dashboards tests
 	WORKBENCH_QUICK=1 $(PY) -m pytest -q -p no:cacheprovider tests notebooks \
 	    --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 

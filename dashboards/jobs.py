@@ -7,7 +7,9 @@ previous batch*: the page holds a tiny :class:`DrawAck` element whose script ech
 back to the server after the browser applied the updates sent before it. So when the browser is
 slower than the job (a 2-core laptop, a throttled tab) at most one redraw is in flight, newer
 items are merged into the next one, and a click (Stop, a slider) is never queued behind a
-backlog of figure updates. An error is reported once, on the page's status line.
+backlog of figure updates. After each acknowledged redraw the browser is left idle for as long
+as that redraw took (its round trip, at most a second), so a slow browser keeps time free for
+the user's input. An error is reported once, on the page's status line.
 """
 
 from __future__ import annotations
@@ -50,8 +52,17 @@ class PageJobs:
         self.eta = pn.pane.Markdown("", css_classes=["wb-eta"], margin=(8, 5))
         self.ack = DrawAck(width=0, height=0, margin=0)
         self.interval, self.ack_timeout = interval, ack_timeout
+        self.max_idle = 1.0  # s: the longest pause left to the browser between redraws
         self.job: Job | None = None
         self._sent_at = 0.0
+        self._acked_at = 0.0
+        self._rtt = 0.0  # the last redraw's round trip: sent to acknowledged
+        self.ack.param.watch(self._on_ack, "acked")
+
+    def _on_ack(self, event) -> None:
+        now = time.monotonic()
+        if event.new >= self.ack.sent:
+            self._rtt, self._acked_at = now - self._sent_at, now
 
     @property
     def busy(self) -> bool:
@@ -63,11 +74,12 @@ class PageJobs:
             self.job.stop()
 
     def _browser_ready(self) -> bool:
-        if self.ack.acked >= self.ack.sent:
-            return True
         if not self.ack._models:  # not shown in any browser (a test, a notebook): nobody to wait for
             return True
-        return time.monotonic() - self._sent_at > self.ack_timeout
+        now = time.monotonic()
+        if self.ack.acked >= self.ack.sent:  # drawn; now leave it as long idle as drawing took
+            return now - self._acked_at >= min(self._rtt, self.max_idle)
+        return now - self._sent_at > self.ack_timeout
 
     def _show_progress(self, job: Job) -> None:
         p = job.progress
@@ -92,7 +104,9 @@ class PageJobs:
         try:
             while True:
                 ended = job.ended
-                if draw is not None and job.pending and self._browser_ready():
+                if draw is None:
+                    job.take()  # nothing to draw: progress only
+                elif job.pending and self._browser_ready():
                     items = job.take()
                     with pn.io.unlocked():
                         draw(items)

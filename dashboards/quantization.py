@@ -13,14 +13,14 @@ import asyncio
 import panel as pn
 
 from workbench.data import digits
+from workbench.jobs import Job
 from workbench.nn import MODELS, train
-from workbench.quant.calibrate import METHODS
 from workbench.quant.explore import calibration_report, grid_cells, iter_grid, load_grid
+from workbench.recipes import RECIPES, recipe
 from workbench.viz import CalibrationFigure, GridFigure, LayerErrorFigure
 
+from .jobs import PageJobs
 from .session import Session
-
-EPOCHS = {"MLP": 15, "ConvNet": 10, "AttentionNet": 10}
 
 
 class QuantizationPage(pn.viewable.Viewer):
@@ -30,14 +30,14 @@ class QuantizationPage(pn.viewable.Viewer):
         self.data = digits()
         self.model = None
         self.report = []
-        self.model_select = pn.widgets.Select(label="Model", options=list(EPOCHS), value="MLP", width=160)
+        self.model_select = pn.widgets.Select(label="Model", options=list(RECIPES), value="MLP", width=160)
         self.train_button = pn.widgets.Button(label="Train", color="primary", width=110)
         self.bits = pn.widgets.Select(label="Calibration bits", options=[8, 6, 4, 3, 2], value=8, width=130)
         self.layer = pn.widgets.Select(label="Layer", options=[], width=140)
         self.what = pn.widgets.RadioButtonGroup(options=["weights", "inputs"], value="weights")
         self.grid_button = pn.widgets.Button(label="Run grid", color="primary", width=110, disabled=True)
-        self.progress = pn.indicators.Progress(value=0, max=1, width=260, visible=False)
         self.status = pn.pane.Markdown("", css_classes=["wb-status"])
+        self.jobs = PageJobs(self.status)
         self.cal_fig = CalibrationFigure(height=300, width=560)
         self.err_fig = LayerErrorFigure(height=300, width=560)
         self.grid_fig = GridFigure(height=320, width=560)
@@ -66,7 +66,6 @@ class QuantizationPage(pn.viewable.Viewer):
     def _busy(self, busy: bool) -> None:
         self.train_button.disabled = busy
         self.grid_button.disabled = busy or self.model is None
-        self.progress.visible = busy
 
     async def _calibrate(self) -> None:
         loop = asyncio.get_running_loop()
@@ -82,30 +81,31 @@ class QuantizationPage(pn.viewable.Viewer):
         self._show_layer()
 
     async def _on_train(self, _event=None) -> None:
+        if self.jobs.busy:
+            return
         rt, kind = self.session.rt, self.model_select.value
-        loop = asyncio.get_running_loop()
+        epochs, lr = recipe(kind).quick_epochs, recipe(kind).lr
         self._busy(True)
         try:
             model = MODELS[kind]()
-            epochs = EPOCHS[kind]
-            self.progress.max, self.progress.value = epochs, 0
-            records = []
+            epoch_records = []
 
-            def on_step(rec):
-                if rec.get("end_of_epoch"):
-                    records.append(rec)
-                    self.progress.value = len(records)  # Panel widgets sync from any thread
-                    self.status.object = (f"Training **{kind}** on {rt.name}: epoch {len(records)}/{epochs}, "
-                                          f"test accuracy {rec.get('test_accuracy', 0):.4f}")
+            def draw(records: list) -> None:
+                epoch_records.extend(r for r in records if r.get("end_of_epoch"))
+                if epoch_records:
+                    self.status.object = (f"Training **{kind}** on {rt.name}: epoch {len(epoch_records)}/{epochs}, "
+                                          f"test accuracy {epoch_records[-1].get('test_accuracy', 0):.4f}")
 
-            await loop.run_in_executor(None, lambda: train(model, self.data, epochs=epochs, rt=rt, on_step=on_step))
+            job = Job.from_callback(lambda emit: train(model, self.data, epochs=epochs, lr=lr, rt=rt, on_step=emit),
+                                    total=lambda rec: (rec["epoch"] + (1 if rec.get("end_of_epoch") else 0), epochs),
+                                    label="training")
+            await self.jobs.run(job, draw, label="Training")
+            if job.state != "finished":
+                return
             self.model = model
             await self._calibrate()
             self.status.object = (f"**{kind}** trained on {rt.name}: test accuracy "
-                                  f"{records[-1]['test_accuracy']:.4f}. Pick a layer, or **Run grid**.")
-        except Exception as exc:
-            self.status.object = f"**Training failed:** {type(exc).__name__}: {exc}"
-            raise
+                                  f"{epoch_records[-1]['test_accuracy']:.4f}. Pick a layer, or **Run grid**.")
         finally:
             self._busy(False)
 
@@ -119,31 +119,28 @@ class QuantizationPage(pn.viewable.Viewer):
                 self._busy(False)
 
     async def _on_grid(self, _event=None) -> None:
+        if self.jobs.busy or self.model is None:
+            return
         rt = self.session.rt
-        loop = asyncio.get_running_loop()
         self._busy(True)
         try:
             cells = grid_cells()
-            self.progress.max, self.progress.value = len(cells), 0
             with pn.io.unlocked():
                 self.grid_fig.clear()
-            gen = iter_grid(self.model, self.data, rt=rt, store=self.session.store,
-                            model_name=self.model_select.value, cells=cells)
-            while True:
-                point = await loop.run_in_executor(None, next, gen, None)
-                if point is None:
-                    break
-                with pn.io.unlocked():
-                    self.grid_fig.add_points([point])
-                self.progress.value += 1
-                self.status.object = (f"{point.method} {point.bits}-bit "
-                                      f"{'per-channel' if point.per_channel else 'per-tensor'}: "
-                                      f"accuracy {point.accuracy:.4f}, {point.nbytes:,} bytes, "
-                                      f"{point.speedup:.2f}x the FP32 forward pass")
-            self.status.object = f"Grid of {len(cells)} points on **{rt.name}** done and stored."
-        except Exception as exc:
-            self.status.object = f"**Grid failed:** {type(exc).__name__}: {exc}"
-            raise
+
+            def draw(points: list) -> None:
+                self.grid_fig.add_points(points)
+                p = points[-1]
+                self.status.object = (f"{p.method} {p.bits}-bit {'per-channel' if p.per_channel else 'per-tensor'}: "
+                                      f"accuracy {p.accuracy:.4f}, {p.nbytes:,} bytes, "
+                                      f"{p.speedup:.2f}x the FP32 forward pass")
+
+            job = Job(lambda: iter_grid(self.model, self.data, rt=rt, store=self.session.store,
+                                        model_name=self.model_select.value, cells=cells),
+                      total=len(cells), label="grid")
+            await self.jobs.run(job, draw, label="Grid")
+            if job.state == "finished":
+                self.status.object = f"Grid of {len(cells)} points on **{rt.name}** done and stored."
         finally:
             self._busy(False)
 
@@ -155,8 +152,8 @@ class QuantizationPage(pn.viewable.Viewer):
                 "integer kernels (INT8 `int8_matmul`, INT4 `int4_gemv`) and see accuracy, size and "
                 "latency against FP32 on this device."),
             pn.Row(self.model_select, self.train_button, self.bits, self.layer, self.what),
-            pn.Row(self.grid_button, self.progress),
-            self.status,
+            pn.Row(self.grid_button),
+            pn.Row(self.status, self.jobs.widgets()),
             pn.Row(pn.pane.Bokeh(self.cal_fig.figure), pn.pane.Bokeh(self.err_fig.figure)),
             pn.Row(pn.pane.Bokeh(self.grid_fig.layout())),
             sizing_mode="stretch_width",

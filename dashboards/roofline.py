@@ -1,26 +1,30 @@
 """The *Roofline* page: measure the session device's ceilings live and place SGEMM on them.
 
-Measure runs each microbenchmark in a worker thread; between them the page (on the server's event
-loop) updates the table, the progress bar and the roofs, so ceilings appear one by one. Edits of
-the Bokeh figure's own data sources go through ``pn.io.unlocked()``: Panel widgets sync themselves,
-but a raw Bokeh model changed outside a locked callback must be dispatched explicitly. Cached
-ceilings and points of the device are drawn on load without measuring.
+Measure runs :func:`workbench.roofline.iter_ceilings` through the page's job runner: each
+microbenchmark's reading updates the table and the roofs as it arrives (redraws the browser has
+acknowledged, so a slow tab never falls behind), then SGEMM of several sizes lands on the chart.
+Cached ceilings and points of the device are drawn on load without measuring; a noisy measurement
+is shown as such, with the accepted one kept as the device's ceilings.
 """
 
 from __future__ import annotations
 
-import asyncio
-
 import panel as pn
 
 from workbench import config
+from workbench.jobs import Job
 from workbench.ops import matmul_profile, matmul_sizes
 from workbench.roofline import (
-    CEILING_FIELDS, cached_ceilings, check_plausible, load_profiles, new_ceilings, plan_ceilings,
-    save_ceilings, save_profiles,
+    CEILING_FIELDS,
+    cached_ceilings,
+    iter_ceilings,
+    load_profiles,
+    save_ceilings,
+    save_profiles,
 )
 from workbench.viz import RooflineFigure, ceilings_html
 
+from .jobs import PageJobs
 from .session import Session
 
 
@@ -33,8 +37,8 @@ class RooflinePage(pn.viewable.Viewer):
         self.place = pn.widgets.Button(label="Place SGEMM", color="default", width=140)
         self.quick = pn.widgets.Checkbox(label="quick (fewer repeats, smaller buffers)",
                                          value=config.quick())
-        self.progress = pn.indicators.Progress(value=0, max=1, width=300, visible=False)
         self.status = pn.pane.Markdown("", css_classes=["wb-status"])
+        self.jobs = PageJobs(self.status)
         self.table = pn.pane.HTML("", width=460)
         self.plot = pn.pane.Bokeh(self.fig.figure)
         self.measure.on_click(self._on_measure)
@@ -62,64 +66,71 @@ class RooflinePage(pn.viewable.Viewer):
     def _busy(self, busy: bool) -> None:
         self.measure.disabled = busy
         self.place.disabled = busy or self.fig.ceilings is None
-        self.progress.visible = busy
 
     # -- actions ------------------------------------------------------------------------------
     async def _on_measure(self, _event=None) -> None:
+        if self.jobs.busy:
+            return
         rt, quick = self.session.rt, self.quick.value
-        loop = asyncio.get_running_loop()
         self._busy(True)
         try:
-            self.status.object = f"Building the microbenchmarks for **{rt.name}** ..."
-            steps = await loop.run_in_executor(None, plan_ceilings, rt, quick)
-            sizes = matmul_sizes(rt, quick)
-            self.progress.max, self.progress.value = len(steps) + len(sizes), 0
-            ceilings = new_ceilings(rt, quick)
+            self.status.object = f"Measuring the ceilings of **{rt.name}** ..."
             with pn.io.unlocked():
                 self.fig.clear_points()
-            for step in steps:
-                self.status.object = f"Measuring **{step.name}** ..."
-                self.table.object = ceilings_html(ceilings, pending=CEILING_FIELDS)
-                reading = await loop.run_in_executor(None, step.run)
-                ceilings.add(reading)
-                with pn.io.unlocked():
-                    self.fig.set_ceilings(ceilings)
-                self.progress.value += 1
-            ceilings.warnings = check_plausible(ceilings)
+            state = {}
+
+            def draw(items: list) -> None:
+                reading, ceilings, i, total = items[-1]
+                state["ceilings"] = ceilings
+                self.fig.set_ceilings(ceilings)
+                self.table.object = ceilings_html(ceilings, pending=CEILING_FIELDS if i < total else ())
+                self.status.object = f"Measured **{reading.name}** ({i}/{total}) ..."
+
+            job = Job(lambda: iter_ceilings(rt, quick), total=lambda item: (item[2], item[3]), label="ceilings")
+            await self.jobs.run(job, draw, label="Measurement")
+            ceilings = state.get("ceilings")
+            if job.state != "finished" or ceilings is None:
+                return
             self.table.object = ceilings_html(ceilings)
             save_ceilings(ceilings, self.session.store)
-            await self._place_sgemm(rt, sizes)
-            self.status.object = f"Measured **{rt.name}** and placed SGEMM of {len(sizes)} sizes."
-        except Exception as exc:  # show it on the page rather than only in the server log
-            self.status.object = f"**Measurement failed:** {type(exc).__name__}: {exc}"
-            raise
+            if await self._place_sgemm(rt, matmul_sizes(rt, quick)):
+                noisy = f" (noisy: {', '.join(ceilings.noisy)}; measure again)" if ceilings.noisy else ""
+                self.status.object = (f"Measured **{rt.name}**{noisy} and placed SGEMM of "
+                                      f"{len(matmul_sizes(rt, quick))} sizes.")
         finally:
             self._busy(False)
 
     async def _on_place(self, _event=None) -> None:
+        if self.jobs.busy:
+            return
         rt = self.session.rt
         self._busy(True)
         try:
             sizes = matmul_sizes(rt, self.quick.value)
-            self.progress.max, self.progress.value = len(sizes), 0
             with pn.io.unlocked():
                 self.fig.clear_points()
-            await self._place_sgemm(rt, sizes)
-            self.status.object = f"Placed SGEMM of {len(sizes)} sizes on **{rt.name}**."
+            if await self._place_sgemm(rt, sizes):
+                self.status.object = f"Placed SGEMM of {len(sizes)} sizes on **{rt.name}**."
         finally:
             self._busy(False)
 
-    async def _place_sgemm(self, rt, sizes) -> None:
-        loop = asyncio.get_running_loop()
-        profiles = []
-        for n in sizes:
-            self.status.object = f"Timing **SGEMM {n}x{n}x{n}** ..."
-            p = await loop.run_in_executor(None, matmul_profile, n, n, n, rt)
-            profiles.append(p)
-            with pn.io.unlocked():
-                self.fig.add_points([p])
-            self.progress.value += 1
-        save_profiles(rt, profiles, self.session.store)
+    async def _place_sgemm(self, rt, sizes) -> bool:
+        def profiles():
+            for n in sizes:
+                yield matmul_profile(n, n, n, rt)
+
+        job = Job(profiles, total=len(sizes), label="SGEMM points")
+        done = []
+
+        def draw(points: list) -> None:
+            done.extend(points)
+            self.fig.add_points(points)
+            self.status.object = f"Timed **{points[-1].name}** ({len(done)}/{len(sizes)}) ..."
+
+        await self.jobs.run(job, draw, label="Placing SGEMM")
+        if done:
+            save_profiles(rt, done, self.session.store, source="roofline page")
+        return job.state == "finished"
 
     def __panel__(self):
         return pn.Column(
@@ -127,8 +138,8 @@ class RooflinePage(pn.viewable.Viewer):
                 "## Roofline\nThe ceilings of the device in use, measured with our own "
                 "microbenchmarks, and SGEMM of several sizes placed on them. Hover a point for "
                 "its time, rate and the fraction of the attainable rate."),
-            pn.Row(self.measure, self.place, self.quick, self.progress),
-            self.status,
+            pn.Row(self.measure, self.place, self.quick),
+            pn.Row(self.status, self.jobs.widgets()),
             pn.Row(self.plot, self.table),
             sizing_mode="stretch_width",
         )

@@ -11,21 +11,19 @@ Crossover sweep measures the three formats on a larger matrix with block-structu
 
 from __future__ import annotations
 
-import asyncio
-
 import panel as pn
 
 from workbench.data import digits
+from workbench.jobs import Job
 from workbench.nn import MODELS, train
+from workbench.recipes import recipe
 from workbench.sparse import GradualPruner, crossover_sweep, load_prune_runs
 from workbench.viz import FormatLatencyFigure, LayerSparsityFigure, PruneCurveFigure
 
+from .jobs import PageJobs
 from .session import Session
 
-EPOCHS = {"MLP": 15, "ConvNet": 10}
-# (fine-tune epochs per step, learning rate) that keep each model within a point of dense at 90%
-# (tests/test_prune.py; 10 steps)
-FINETUNE = {"MLP": (5, 1e-3), "ConvNet": (8, 3e-3)}
+KINDS = ("MLP", "ConvNet")  # the models this page prunes
 
 
 def sweep_shape(rt) -> tuple[int, int, int]:
@@ -47,20 +45,20 @@ class SparsityPage(pn.viewable.Viewer):
         self.session = session
         self.data = digits()
         self.pruner: GradualPruner | None = None
-        self.model_select = pn.widgets.Select(label="Model", options=list(EPOCHS), value="MLP", width=120)
+        self.model_select = pn.widgets.Select(label="Model", options=list(KINDS), value="MLP", width=120)
         self.final = pn.widgets.FloatSlider(label="Final sparsity", start=0.5, end=0.98, step=0.01, value=0.9,
                                             width=180)
         self.steps = pn.widgets.IntInput(label="Pruning steps", value=10, start=1, end=50, width=110)
-        self.epochs = pn.widgets.IntInput(label="Fine-tune epochs / step", value=FINETUNE["MLP"][0], start=0,
-                                          end=20, width=150)
+        self.epochs = pn.widgets.IntInput(label="Fine-tune epochs / step", value=recipe("MLP").finetune_epochs,
+                                          start=0, end=20, width=150)
         self.scope = pn.widgets.Select(label="Scope", options=["global", "layer"], value="global", width=100)
         self.start_button = pn.widgets.Button(label="Start", color="primary", width=90)
         self.stop_button = pn.widgets.Button(label="Stop", color="warning", width=90, disabled=True)
         self.resume_button = pn.widgets.Button(label="Resume", color="success", width=90, disabled=True)
         self.sweep_button = pn.widgets.Button(label="Crossover sweep", width=150)
         self.stored = pn.widgets.Select(label="Stored runs on this device", options={}, width=520)
-        self.progress = pn.indicators.Progress(value=0, max=1, width=260, visible=False)
         self.status = pn.pane.Markdown("", css_classes=["wb-status"])
+        self.jobs = PageJobs(self.status)
         self.curve = PruneCurveFigure(height=320, width=560)
         self.latency = FormatLatencyFigure(height=320, width=620, title="Largest layer")
         self.layers = LayerSparsityFigure(height=280, width=560)
@@ -70,7 +68,8 @@ class SparsityPage(pn.viewable.Viewer):
         self.resume_button.on_click(self._on_resume)
         self.sweep_button.on_click(self._on_sweep)
         self.stored.param.watch(lambda e: self._show_stored(e.new), "value")
-        self.model_select.param.watch(lambda e: setattr(self.epochs, "value", FINETUNE[e.new][0]), "value")
+        self.model_select.param.watch(lambda e: setattr(self.epochs, "value", recipe(e.new).finetune_epochs),
+                                      "value")
         session.param.watch(lambda _: self._load_stored(), "rt")
         self._load_stored()
 
@@ -118,33 +117,36 @@ class SparsityPage(pn.viewable.Viewer):
         self.sweep_button.disabled = busy
         self.stop_button.disabled = not busy
         self.resume_button.disabled = busy or self.pruner is None or self.pruner.done
-        self.progress.visible = busy
 
     async def _on_start(self, _event=None) -> None:
+        if self.jobs.busy:
+            return
         rt, kind = self.session.rt, self.model_select.value
-        loop = asyncio.get_running_loop()
+        r = recipe(kind)
         self._busy(True)
-        self.stop_button.disabled = True  # nothing to stop while the dense model trains
         try:
             model = MODELS[kind]()
-            epochs = EPOCHS[kind]
-            self.status.object = f"Training the dense **{kind}** on {rt.name} ({epochs} epochs) ..."
-            await loop.run_in_executor(None, lambda: train(model, self.data, epochs=epochs, rt=rt,
-                                                           evaluate_every_epoch=False))
+            self.status.object = f"Training the dense **{kind}** on {rt.name} ({r.quick_epochs} epochs) ..."
+            trained = Job.from_callback(lambda emit: train(model, self.data, epochs=r.quick_epochs, lr=r.lr, rt=rt,
+                                                           evaluate_every_epoch=False, on_step=emit),
+                                        total=lambda rec: (rec["epoch"] + (1 if rec.get("end_of_epoch") else 0),
+                                                           r.quick_epochs), label="training")
+            await self.jobs.run(trained, label="Training")
+            if trained.state != "finished":
+                if trained.error is None:
+                    self.status.object = "Stopped while training the dense model; press **Start** again."
+                return
             self.pruner = GradualPruner(model, self.data, final_sparsity=self.final.value,
                                         n_steps=self.steps.value, finetune_epochs=self.epochs.value,
-                                        lr=FINETUNE[kind][1], scope=self.scope.value, rt=rt,
+                                        lr=r.finetune_lr, scope=self.scope.value, rt=rt,
                                         store=self.session.store)
             self._show_steps([])
             await self._prune()
-        except Exception as exc:
-            self.status.object = f"**Pruning failed:** {type(exc).__name__}: {exc}"
-            raise
         finally:
             self._busy(False)
 
     async def _on_resume(self, _event=None) -> None:
-        if self.pruner is None or self.pruner.done:
+        if self.pruner is None or self.pruner.done or self.jobs.busy:
             return
         self._busy(True)
         try:
@@ -153,46 +155,50 @@ class SparsityPage(pn.viewable.Viewer):
             self._busy(False)
 
     def _on_stop(self, _event=None) -> None:
-        if self.pruner is not None:
-            self.pruner.stop()
-            self.status.object = "Stopping after this step ..."
+        if self.jobs.busy:
+            self.jobs.stop()
+            self.status.object = "Stopping (a step's fine-tuning goes on where it stopped on Resume) ..."
+
+    def _draw_steps(self, steps: list) -> None:
+        for step in steps:
+            self.curve.add_step(step)
+            self.latency.add_step(step)
+        last = steps[-1]
+        self.layers.set_step(last)
+        lat = ", ".join(f"{f} {t * 1e6:,.1f} µs" for f, t in last.latency_s.items())
+        self.status.object = (f"Step {last.step}/{self.pruner.n_steps}: sparsity {last.sparsity:.3f} "
+                              f"(target {last.target:.3f}), accuracy {last.accuracy:.4f}; largest layer {lat}")
 
     async def _prune(self) -> None:
         pruner, rt = self.pruner, self.session.rt
-        loop = asyncio.get_running_loop()
         self.stop_button.disabled = False
-        self.progress.max, self.progress.value = pruner.n_steps + 1, pruner.step_
-        gen = pruner.run()
-        while True:
-            step = await loop.run_in_executor(None, next, gen, None)
-            if step is None:
-                break
-            with pn.io.unlocked():
-                self.curve.add_step(step)
-                self.latency.add_step(step)
-                self.layers.set_step(step)
-            self.progress.value = min(pruner.step_, self.progress.max)
-            lat = ", ".join(f"{f} {t * 1e6:,.1f} µs" for f, t in step.latency_s.items())
-            self.status.object = (f"Step {step.step}/{pruner.n_steps}: sparsity {step.sparsity:.3f} "
-                                  f"(target {step.target:.3f}), accuracy {step.accuracy:.4f}; "
-                                  f"largest layer {lat}")
-        base = pruner.history_[0].accuracy
-        last = pruner.history_[-1]
-        verdict = "stopped; press **Resume** to go on" if not pruner.done else "finished and stored"
-        self.status.object = (f"Run #{pruner.run_id_} on **{rt.name}** {verdict}: sparsity {last.sparsity:.3f}, "
-                              f"accuracy {last.accuracy:.4f} (dense {base:.4f}, "
-                              f"{100 * (last.accuracy - base):+.2f} points).")
+        left = pruner.n_steps + 1 - pruner.step_
+        job = Job(pruner.run, total=lambda step: (step.step - (pruner.n_steps + 1 - left) + 1, left),
+                  stop=pruner.stop, label="pruning")
+        await self.jobs.run(job, self._draw_steps, label="Pruning")
+        if job.error is None and pruner.history_:
+            base = pruner.history_[0].accuracy
+            last = pruner.history_[-1]
+            verdict = "stopped; press **Resume** to go on" if not pruner.done else "finished and stored"
+            self.status.object = (f"Run #{pruner.run_id_} on **{rt.name}** {verdict}: sparsity {last.sparsity:.3f}, "
+                                  f"accuracy {last.accuracy:.4f} (dense {base:.4f}, "
+                                  f"{100 * (last.accuracy - base):+.2f} points).")
         self._refresh_runs(pruner.run_id_)
 
     async def _on_sweep(self, _event=None) -> None:
+        if self.jobs.busy:
+            return
         rt = self.session.rt
         m, k, n = sweep_shape(rt)
-        loop = asyncio.get_running_loop()
         self._busy(True)
         self.stop_button.disabled = True
         try:
             self.status.object = f"Timing dense, CSR and block-sparse {m}x{k} times {k}x{n} on {rt.name} ..."
-            result = await loop.run_in_executor(None, lambda: crossover_sweep(m, k, n, rt, repeat=3))
+            job = Job.from_callback(lambda emit: crossover_sweep(m, k, n, rt, repeat=3), label="sweep")
+            await self.jobs.run(job, label="Sweep")
+            if job.error is not None:
+                return
+            result = job.result
             self.sweep.title = (f"Sweep {m}x{k} · {k}x{n}, zeros in {result['block_shape'][0]}x"
                                 f"{result['block_shape'][1]} blocks")
             with pn.io.unlocked():
@@ -200,9 +206,6 @@ class SparsityPage(pn.viewable.Viewer):
             cross = result["crossover"]
             said = ", ".join(f"{f.upper()} {'from %.2f' % c if c is not None else 'never'}" for f, c in cross.items())
             self.status.object = f"Crossover on **{rt.name}** for {m}x{k} · {k}x{n}: {said}."
-        except Exception as exc:
-            self.status.object = f"**Sweep failed:** {type(exc).__name__}: {exc}"
-            raise
         finally:
             self._busy(False)
 
@@ -214,9 +217,9 @@ class SparsityPage(pn.viewable.Viewer):
                 "the measured latency of its largest layer as a dense, CSR and block-sparse product on "
                 "this device: does the sparsity pay here, and from where?"),
             pn.Row(self.model_select, self.final, self.steps, self.epochs, self.scope),
-            pn.Row(self.start_button, self.stop_button, self.resume_button, self.sweep_button, self.progress),
+            pn.Row(self.start_button, self.stop_button, self.resume_button, self.sweep_button),
             self.stored,
-            self.status,
+            pn.Row(self.status, self.jobs.widgets()),
             pn.Row(pn.pane.Bokeh(self.curve.figure), pn.pane.Bokeh(self.latency.figure)),
             pn.Row(pn.pane.Bokeh(self.layers.figure), pn.pane.Bokeh(self.sweep.figure)),
             sizing_mode="stretch_width",

@@ -18,19 +18,26 @@ test accuracy. The stored runs of this device are listed for both.
 from __future__ import annotations
 
 import asyncio
-import collections
 from datetime import datetime
 
 import numpy as np
 import panel as pn
 
 from workbench.data import digits
+from workbench.jobs import Job
 from workbench.snn import SNNImageClassifier
 from workbench.snn.classifier import TRAIN_KIND
 from workbench.snn.live import KNOB_RANGES, LiveNetwork, load_snn_runs
-from workbench.viz import (MembraneTraceFigure, PopulationRateFigure, RateHistogramFigure, ReceptiveFieldFigure,
-                           RunHistoryFigure, SpikeRasterFigure)
+from workbench.viz import (
+    MembraneTraceFigure,
+    PopulationRateFigure,
+    RateHistogramFigure,
+    ReceptiveFieldFigure,
+    RunHistoryFigure,
+    SpikeRasterFigure,
+)
 
+from .jobs import PageJobs
 from .session import Session
 
 SIZES = {"1,000 neurons": (800, 200, 800), "10,000 neurons": (8000, 2000, 8000),
@@ -67,6 +74,7 @@ class SpikesPage(pn.viewable.Viewer):
         self.continue_button = pn.widgets.Button(label="Continue", color="success", width=90, disabled=True)
         self.stored = pn.widgets.Select(label="Stored network runs on this device", options={}, width=520)
         self.status = pn.pane.Markdown("", css_classes=["wb-status"])
+        self.jobs = PageJobs(self.status)
         # the groups are named up front: a served page cannot add renderers while it streams
         groups = ("excitatory", "inhibitory")
         self.raster = SpikeRasterFigure(window=WINDOW_MS, height=330, width=640, groups=groups)
@@ -81,8 +89,8 @@ class SpikesPage(pn.viewable.Viewer):
         self.epochs = pn.widgets.IntInput(label="Epochs", value=1, start=1, end=5, width=90)
         self.train_button = pn.widgets.Button(label="Train", color="primary", width=90)
         self.train_stop = pn.widgets.Button(label="Stop training", color="warning", width=120, disabled=True)
-        self.train_progress = pn.indicators.Progress(value=0, max=1, width=240, visible=False)
         self.train_status = pn.pane.Markdown("", css_classes=["wb-status"])
+        self.train_jobs = PageJobs(self.train_status)
         self.train_runs = pn.pane.Markdown("")
         self.fields = ReceptiveFieldFigure(height=440, width=440)
         # -- wiring
@@ -141,7 +149,7 @@ class SpikesPage(pn.viewable.Viewer):
         for run in self.session.store.runs(TRAIN_KIND, device=self.session.rt)[:5]:
             p = run["params"]
             m = {k: v for row in self.session.store.metrics(run["id"]) for k, v in row.items() if v is not None}
-            acc = f", test accuracy {m['validation_accuracy']:.3f}" if "validation_accuracy" in m else ""
+            acc = f", test accuracy {m['test_accuracy']:.3f}" if "test_accuracy" in m else ""
             lines.append(f"- #{run['id']} {_when(run['started_at'])}: {p['n_neurons']} neurons, {p['images']} "
                          f"images x {p['epochs']} epochs, {run['status']}{acc}")
         self.train_runs.object = ("**Stored training runs on this device**\n\n" + "\n".join(lines)) if lines else ""
@@ -160,27 +168,28 @@ class SpikesPage(pn.viewable.Viewer):
         self.continue_button.disabled = busy or self.live is None
 
     async def _on_start(self, _event=None) -> None:
+        if self.jobs.busy:
+            return
         rt = self.session.rt
         n_exc, n_inh, n_input = SIZES[self.size.value]
-        loop = asyncio.get_running_loop()
         self._busy(True)
         self.status.object = f"Building a {n_exc + n_inh:,}-neuron network on {rt.name} ..."
         try:
-            self.live = await loop.run_in_executor(None, lambda: LiveNetwork(
+            self.live = await asyncio.get_running_loop().run_in_executor(None, lambda: LiveNetwork(
                 n_exc, n_inh, n_input, rt=rt, store=self.session.store, **self._knobs()))
             with pn.io.unlocked():
                 for fig in (self.raster, self.pop_rate, self.traces):
                     fig.clear()
                 self.history.set_metrics([])
             await self._run()
-        except Exception as exc:
+        except Exception as exc:  # the network could not be built: say so on the page
             self.status.object = f"**Run failed:** {type(exc).__name__}: {exc}"
             raise
         finally:
             self._busy(False)
 
     async def _on_continue(self, _event=None) -> None:
-        if self.live is None:
+        if self.live is None or self.jobs.busy:
             return
         self._busy(True)
         try:
@@ -189,89 +198,85 @@ class SpikesPage(pn.viewable.Viewer):
             self._busy(False)
 
     def _on_stop(self, _event=None) -> None:
-        if self.live is not None:
-            self.live.stop()
+        if self.jobs.busy:
+            self.jobs.stop()  # the network's own stop cuts its pace wait short
             self.status.object = "Stopping after this chunk ..."
 
+    def _draw_chunks(self, chunks: list) -> None:
+        """Everything the job produced since the last redraw, in one redraw."""
+        last = chunks[-1]
+        self.raster.add_chunks([c.record for c in chunks], last.groups)
+        self.pop_rate.add_chunks([c.record for c in chunks], last.groups)
+        self.traces.add_chunks([c.record for c in chunks])
+        self.hist.set_rates(self.raster.window_rates(), quantum=1e3 / WINDOW_MS)
+        self.history.add_chunks(chunks)
+        wall = sum(c.wall_s for c in chunks)
+        speed = CHUNK_MS * 1e-3 * len(chunks) / wall if wall > 0 else float("inf")
+        n = self.live.params["n_exc"] + self.live.params["n_inh"]
+        self.status.object = (f"t = {last.t_ms * 1e-3:.1f} s · excitatory {last.rates['excitatory']:.1f} Hz, "
+                              f"inhibitory {last.rates['inhibitory']:.1f} Hz · {n:,} neurons on "
+                              f"{self.session.rt.name}, computing at {speed:.1f}x real time")
+
     async def _run(self) -> None:
-        live, rt = self.live, self.session.rt
+        live = self.live
         live.set(**self._knobs())  # sliders moved while stopped
-        loop = asyncio.get_running_loop()
-        gen = live.run(self.duration.value * 1e3, chunk=CHUNK_MS, pace=PACES[self.pace.value])
-        n = live.params["n_exc"] + live.params["n_inh"]
-        try:
-            while True:
-                c = await loop.run_in_executor(None, next, gen, None)
-                if c is None:
-                    break
-                with pn.io.unlocked():
-                    self.raster.add_chunk(c.record, c.groups)
-                    self.pop_rate.add_chunk(c.record, c.groups)
-                    self.traces.add_chunk(c.record)
-                    self.hist.set_rates(self.raster.window_rates(), quantum=1e3 / WINDOW_MS)
-                    self.history.add_chunk(c)
-                speed = CHUNK_MS * 1e-3 / c.wall_s if c.wall_s > 0 else float("inf")
-                self.status.object = (f"t = {c.t_ms * 1e-3:.1f} s · excitatory {c.rates['excitatory']:.1f} Hz, "
-                                      f"inhibitory {c.rates['inhibitory']:.1f} Hz · {n:,} neurons on {rt.name}, "
-                                      f"computing at {speed:.1f}x real time")
-        finally:
-            gen.close()
-        verdict = "stopped; press **Continue** to go on" if live.status_ == "stopped" else live.status_
-        self.status.object = (f"Run #{live.run_id_} {verdict} at t = {live.t_ms * 1e-3:.1f} s: every chunk is in the "
-                              f"store (rates and the slider values in force).")
+        duration = self.duration.value * 1e3
+        chunks = max(1, int(round(duration / CHUNK_MS)))
+        job = Job(lambda: live.run(duration, chunk=CHUNK_MS, pace=PACES[self.pace.value]), total=chunks,
+                  stop=live.stop, label="network run")
+        await self.jobs.run(job, self._draw_chunks, label="Run")
+        if job.error is None:
+            verdict = "stopped; press **Continue** to go on" if live.status_ == "stopped" else live.status_
+            self.status.object = (f"Run #{live.run_id_} {verdict} at t = {live.t_ms * 1e-3:.1f} s: every chunk is in "
+                                  f"the store (rates and the slider values in force).")
         self._refresh_runs(live.run_id_)
 
     # -- STDP digits ------------------------------------------------------------------------------
     async def _on_train(self, _event=None) -> None:
+        if self.train_jobs.busy:
+            return
         rt, store = self.session.rt, self.session.store
         data = digits(scale="unit")
         n_img = min(self.images.value, len(data.x_train))
-        x, y = data.x_train[:n_img], data.y_train[:n_img]
+        n_val = max(1, n_img // 5)  # a validation split carved from the training images, not the test split
+        x, y = data.x_train[:n_img - n_val], data.y_train[:n_img - n_val]
+        val = (data.x_train[n_img - n_val:n_img], data.y_train[n_img - n_val:n_img])
         self.clf = clf = SNNImageClassifier(n_neurons=self.n_neurons.value, epochs=self.epochs.value, rt=rt)
-        loop = asyncio.get_running_loop()
         self.train_button.disabled, self.train_stop.disabled = True, False
-        self.train_progress.max, self.train_progress.value, self.train_progress.visible = n_img * clf.epochs, 0, True
         self.train_status.object = f"Learning with STDP on {rt.name} ..."
+        total = len(x) * clf.epochs
 
-        latest: collections.deque = collections.deque(maxlen=1)  # the worker's newest report
-
-        def draw(info: dict) -> None:
-            with pn.io.unlocked():
-                self.fields.set_weights(info["weights"], note=f"epoch {info['epoch'] + 1}, image {info['image']}")
-            self.train_progress.value = min(info["epoch"] * info["images"] + info["image"], self.train_progress.max)
+        def draw(reports: list) -> None:  # only the newest report: a field image replaces the last
+            info = reports[-1]
+            self.fields.set_weights(info["weights"], note=f"epoch {info['epoch'] + 1}, image {info['image']}")
             self.train_status.object = (f"Epoch {info['epoch'] + 1}/{clf.epochs}, image {info['image']}/"
                                         f"{info['images']}: {info['spikes']:.1f} excitatory spikes per image, "
                                         f"mean threshold +{float(np.mean(info['theta'])):.2f} mV")
 
+        job = Job(lambda: clf.iter_fit(x, y, report_every=10, store=store, validation=val,
+                                       test=(data.x_test, data.y_test)),
+                  total=lambda info: (info["epoch"] * info["images"] + info["image"], total),
+                  stop=clf.stop, label="training")
         try:
-            fit = loop.run_in_executor(None, lambda: clf.fit(
-                x, y, on_step=lambda info: latest.append({**info, "weights": info["weights"].copy()}),
-                report_every=10, store=store, validation=(data.x_test, data.y_test)))
-            while not fit.done():  # draw from this handler (the session's context), at most 5 times a second
-                await asyncio.wait([fit], timeout=0.2)
-                if latest:
-                    draw(latest.pop())
-            fit.result()
-            if hasattr(clf, "metrics_"):
+            await self.train_jobs.run(job, draw, label="Training")
+            if job.error is None and hasattr(clf, "metrics_"):
+                m = clf.metrics_
                 with pn.io.unlocked():
                     self.fields.set_weights(clf.weights_, labels=clf.assignments_, note="labelled")
                 self.train_status.object = (
-                    f"Run #{clf.run_id_} finished and stored: test accuracy **{clf.metrics_['validation_accuracy']:.3f}** "
-                    f"({len(data.x_test)} images; train {clf.metrics_['train_accuracy']:.3f}). The digit in each "
-                    "tile is the class its neuron was assigned.")
-            else:
+                    f"Run #{clf.run_id_} finished and stored: test accuracy **{m['test_accuracy']:.3f}** "
+                    f"({len(data.x_test)} images), validation {m['validation_accuracy']:.3f} ({n_val} held-out "
+                    f"training images), train {m['train_accuracy']:.3f}. The digit in each tile is the class its "
+                    "neuron was assigned.")
+            elif job.error is None:
                 self.train_status.object = f"Run #{clf.run_id_} stopped and stored after {len(clf.history_)} images."
-        except Exception as exc:
-            self.train_status.object = f"**Training failed:** {type(exc).__name__}: {exc}"
-            raise
         finally:
             self.train_button.disabled, self.train_stop.disabled = False, True
-            self.train_progress.visible = False
             self._list_training()
 
     def _on_train_stop(self, _event=None) -> None:
-        if self.clf is not None:
-            self.clf.stop()
+        if self.train_jobs.busy:
+            self.train_jobs.stop()
             self.train_status.object = "Stopping after this image ..."
 
     def __panel__(self):
@@ -284,7 +289,7 @@ class SpikesPage(pn.viewable.Viewer):
             pn.Row(self.tau, self.v_th, self.rate, self.inhibition),
             pn.Row(self.size, self.pace, self.duration, self.start_button, self.stop_button, self.continue_button),
             self.stored,
-            self.status,
+            pn.Row(self.status, self.jobs.widgets()),
             pn.Row(pn.Column(pn.pane.Bokeh(self.raster.figure), pn.pane.Bokeh(self.pop_rate.figure)),
                    pn.Column(pn.pane.Bokeh(self.traces.figure), pn.pane.Bokeh(self.hist.figure))),
             pn.pane.Bokeh(self.history.figure),
@@ -292,8 +297,8 @@ class SpikesPage(pn.viewable.Viewer):
                 "### Learning digits with STDP\nDiehl & Cook's network: Poisson pixels into excitatory neurons "
                 "with plastic synapses, lateral inhibition and adaptive thresholds; no labels, no backprop. "
                 "Watch each neuron's receptive field (its input weights as an 8x8 image) form."),
-            pn.Row(self.n_neurons, self.images, self.epochs, self.train_button, self.train_stop, self.train_progress),
-            self.train_status,
+            pn.Row(self.n_neurons, self.images, self.epochs, self.train_button, self.train_stop),
+            pn.Row(self.train_status, self.train_jobs.widgets()),
             pn.Row(pn.pane.Bokeh(self.fields.figure), self.train_runs),
             sizing_mode="stretch_width",
         )

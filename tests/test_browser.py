@@ -166,46 +166,58 @@ def test_sparsity_page_prunes_live_and_reloads(server, page, tmp_path):
 
 
 def test_spikes_page_streams_takes_a_slider_stops_and_trains(server, page, tmp_path):
+    """The Spikes page in a browser slowed 4x (Chromium's CPU throttling, as on a weak laptop):
+    the page never falls behind the run (redraws wait for the browser), a slider reaches the
+    network within a chunk or two, and Stop ends the run within one chunk, clicked once."""
     from workbench.store import Store
 
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Emulation.setCPUThrottlingRate", {"rate": 4})
     page.goto(server["url"] + "/?page=Spikes")
-    page.get_by_text("No network runs yet").first.wait_for(timeout=30000)
+    page.get_by_text("No network runs yet").first.wait_for(timeout=60000)
     duration = page.get_by_label("Run for (s)")
     duration.fill("60")
     duration.press("Enter")
     page.get_by_role("button", name="Start").click()
     page.get_by_text(re.compile(r"t = \d+\.\d s ·")).wait_for(timeout=60000)  # the raster is streaming
+    store = Store(server["home"] / "workbench.db")
+
+    def chunks() -> list[dict]:
+        runs = store.runs("snn")
+        return store.metrics(runs[0]["id"]) if runs else []
+
+    def shown_t() -> float:  # the simulated time the page shows
+        m = re.search(r"t = (\d+\.\d) s ·", page.get_by_text(re.compile(r"t = \d+\.\d s ·")).first.inner_text())
+        return float(m.group(1)) if m else 0.0
+
+    time.sleep(3.0)
+    behind = chunks()[-1]["t_ms"] * 1e-3 - shown_t()
+    assert behind < 1.5, f"the page shows t = {shown_t()} s, {behind:.1f} s behind the run"  # no backlog
     handle = page.locator(".noUi-handle").nth(3)  # Inhibition: down by 0.5 while it runs
     handle.focus()
     for _ in range(10):
         handle.press("ArrowLeft")
-    store = Store(server["home"] / "workbench.db")
-
-    def last_chunk() -> dict:
-        runs = store.runs("snn")
-        rows = store.metrics(runs[0]["id"]) if runs else []
-        return rows[-1] if rows else {}
-
-    deadline = time.time() + 60  # the slider reaches the running network within a chunk or two
-    while last_chunk().get("inhibition", 1.0) > 0.51 and time.time() < deadline:
-        time.sleep(0.2)
-    assert last_chunk()["inhibition"] == pytest.approx(0.5), last_chunk()
+    deadline = time.time() + 30  # the slider reaches the running network within a chunk or two
+    while chunks()[-1].get("inhibition", 1.0) > 0.51 and time.time() < deadline:
+        time.sleep(0.1)
+    assert chunks()[-1]["inhibition"] == pytest.approx(0.5), chunks()[-1]
     time.sleep(1.0)
     page.screenshot(path=os.environ.get("WB_SHOT_SPIKES", str(tmp_path / "spikes.png")), full_page=True)
-    stop = page.get_by_role("button", name="Stop", exact=True)
-    stop.click()
-    # One clean-clone CI run (of about ten runs of this test) timed out waiting for "stopped"
-    # after this click, with nothing in the server log; not understood yet. If the store shows the
-    # run still going after 10 s, click again, as a user would.
-    deadline = time.time() + 10
+    before = len(chunks())
+    page.get_by_role("button", name="Stop", exact=True).click()
+    deadline = time.time() + 15
     while store.runs("snn")[0]["status"] == "running" and time.time() < deadline:
-        time.sleep(0.2)
-    if store.runs("snn")[0]["status"] == "running":
-        stop.click()
-    page.get_by_text("stopped; press Continue").wait_for(timeout=30000)
+        time.sleep(0.05)
     run = store.runs("snn")[0]
+    assert run["status"] == "stopped", "Stop was not acted on within 15 s"
+    # Real-time chunks are 100 ms: the click's trip through a 4x-throttled browser and the chunk in
+    # progress take a few (the server side acts within one chunk: tests/test_dashboard.py). Before
+    # the redraws waited for the browser, 37 chunks (3.7 s) ran after the click here.
+    assert len(chunks()) - before <= 6, (before, len(chunks()))
+    page.get_by_text("stopped; press Continue").wait_for(timeout=30000)
     rows = store.metrics(run["id"])
-    assert run["status"] == "stopped" and rows[0]["inhibition"] == 1.0 and rows[-1]["inhibition"] == pytest.approx(0.5)
+    assert rows[0]["inhibition"] == 1.0 and rows[-1]["inhibition"] == pytest.approx(0.5)
+    cdp.send("Emulation.setCPUThrottlingRate", {"rate": 1})
     images = page.get_by_label("Training images")
     images.fill("60")
     images.press("Enter")

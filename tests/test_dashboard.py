@@ -7,9 +7,11 @@ import pytest
 pytest.importorskip("panel", reason="the UI packages are not installed (make test-gpu on a GPU machine)")
 
 import asyncio
+import dataclasses
 
 import panel as pn
 
+from workbench import recipes
 from workbench.dashboards.app import PAGES, create_app
 from workbench.dashboards.devices import devices_page
 from workbench.dashboards.roofline import RooflinePage
@@ -39,7 +41,7 @@ def test_roofline_page_measures_and_redraws_from_cache(runtime, tmp_path):
     page.quick.value = True
     asyncio.run(page._on_measure())
     assert "placed SGEMM" in page.status.object, page.status.object
-    assert page.progress.value == page.progress.max and not page.measure.disabled
+    assert page.jobs.progress.value == page.jobs.progress.max and not page.measure.disabled
     assert len(page.fig.points.data["name"]) == 3 and "GB/s" in page.table.object
     fresh = RooflinePage(Session(runtime.info.id, store))  # a reload: from the store
     assert "Cached ceilings" in fresh.status.object and len(fresh.fig.points.data["name"]) == 3
@@ -51,7 +53,7 @@ def test_quantization_page_trains_calibrates_and_runs_the_grid(tmp_path, monkeyp
     from workbench.dashboards import quantization
     from workbench.dashboards.quantization import QuantizationPage
 
-    monkeypatch.setitem(quantization.EPOCHS, "MLP", 3)
+    monkeypatch.setitem(recipes.RECIPES, "MLP", dataclasses.replace(recipes.RECIPES["MLP"], quick_epochs=3))
     monkeypatch.setattr(quantization, "grid_cells", lambda: [(8, True, "minmax"), (4, True, "mse")])
     store = Store(tmp_path / "s.db")
     page = QuantizationPage(Session("numpy", store))
@@ -74,7 +76,7 @@ def test_sparsity_page_prunes_stops_resumes_and_reloads(runtime, tmp_path, monke
     from workbench.dashboards import sparsity
     from workbench.dashboards.sparsity import SparsityPage
 
-    monkeypatch.setitem(sparsity.EPOCHS, "MLP", 3)
+    monkeypatch.setitem(recipes.RECIPES, "MLP", dataclasses.replace(recipes.RECIPES["MLP"], quick_epochs=3))
     monkeypatch.setattr(sparsity, "sweep_shape", lambda rt: (96, 64, 16))
     store = Store(tmp_path / "s.db")
     page = SparsityPage(Session(runtime.info.id, store))
@@ -126,8 +128,10 @@ def test_spikes_page_runs_live_takes_sliders_stops_continues_and_trains(runtime,
         page.inhibition.value = 0.5
         while page.live.chunks_done_ < 6:
             await asyncio.sleep(0.005)
+        at_stop = page.live.chunks_done_
         page._on_stop()
         await task
+        assert page.live.chunks_done_ <= at_stop + 1  # the chunk in progress, no more
 
     asyncio.run(start_move_stop())
     assert "stopped; press **Continue**" in page.status.object, page.status.object

@@ -419,7 +419,6 @@ def test_time_series_predictor_rejects_bad_input():
 def test_benchmark_network_throughput_and_roofline_point(runtime):
     from workbench.bench import suites
     from workbench.snn.bench import benchmark_network, lif_profile, throughput
-
     from workbench.snn.brian2_reference import PARAMS, network_arrays
 
     assert "snn" in suites()

@@ -8,9 +8,8 @@ import scipy.sparse as sp
 
 from workbench import sparse
 from workbench.errors import InputError
-from workbench.sparse import BlockSparseMatrix, CSCMatrix, CSRMatrix
-
 from workbench.runtime import get_runtime
+from workbench.sparse import BlockSparseMatrix, CSCMatrix, CSRMatrix
 
 from .conftest import DEVICE_IDS, rel_error
 

@@ -162,7 +162,7 @@ def test_run_lifecycle_follows_how_the_block_ends(tmp_path):
     assert s.get_run(run.id)["status"] == "stopped"
     with pytest.raises(ZeroDivisionError):
         with s.run("a") as run:
-            1 / 0
+            raise ZeroDivisionError("1 / 0")
     rec = s.get_run(run.id)
     assert rec["status"] == "failed" and "ZeroDivisionError" in rec["error"]
     from workbench.store import StopRun

@@ -56,7 +56,7 @@ def test_quantization_panel_calibrates_and_streams_the_grid(runtime, tmp_path):
     assert len(load_grid(runtime, store)) == 4
 
 
-def test_sparsity_panel_prunes_stops_resumes_and_sweeps(runtime, tmp_path):
+def test_sparsity_panel_prunes_stops_resumes_and_sweeps(runtime, tmp_path, monkeypatch):
     from workbench.data import digits
     from workbench.nn import MLP, train
     from workbench.widgets import SparsityPanel
@@ -72,16 +72,18 @@ def test_sparsity_panel_prunes_stops_resumes_and_sweeps(runtime, tmp_path):
     assert "finished" in panel.status.value and panel.resume_button.disabled
     assert len(panel.curve.source.data["accuracy"]) == 3 and len(panel.latency.sources["bsr"].data["us"]) == 3
     assert float(abs(model.linear_layers()[0][1].effective_weight()).min()) > 0  # the panel's model stays dense
-    # Stop during a run (as the Stop button does, from the UI thread); resume finishes it.
-    seen = []
+    # Stop during a run (as the Stop button does, from another thread); resume finishes it.
+    from workbench.sparse.gradual import GradualPruner
 
-    def stop_after_first(step):
-        seen.append(step)
-        if len(seen) == 2:
-            panel.stop()
+    measure = GradualPruner._measure
 
-    original = panel.layers.set_step
-    panel.layers.set_step = lambda step: (original(step), stop_after_first(step))
+    def measure_then_stop(self, step, target):
+        point = measure(self, step, target)
+        if step == 1:
+            panel.stop()  # arrives while the run is going on, after its first pruning step
+        return point
+
+    monkeypatch.setattr(GradualPruner, "_measure", measure_then_stop)
     steps = panel.prune(final_sparsity=0.8, n_steps=3, finetune_epochs=1)
     assert len(steps) < 4 and not panel.pruner.done and not panel.resume_button.disabled
     steps = panel.resume()

@@ -13,8 +13,8 @@ same work the same way:
   on the host clock, transfers included, against the reference doing the same);
 * ``threads`` / ``reference_threads``: on a CPU both sides run on the same number of threads
   (PoCL uses every compute unit; the host references are given as many, see
-  :mod:`workbench.references`). ``--per-core`` runs ours on a one-compute-unit sub-device and
-  the references on one thread, for the per-core column.
+  :mod:`workbench.references`). ``--per-core`` runs ours on one PoCL worker thread
+  (``POCL_MAX_PTHREAD_COUNT=1``) and the references on one thread, for the per-core column.
 
 Suites are listed in :data:`SUITES` (module and generator names), imported when they run.
 """
@@ -34,7 +34,7 @@ import numpy as np
 from . import config, references
 from .errors import InputError
 from .roofline import UNITS, Ceilings, get_ceilings, iter_ceilings, save_ceilings
-from .runtime import Runtime, Timing, is_untuned, resolve_rt, sub_runtime, tuning
+from .runtime import Runtime, Timing, is_untuned, resolve_rt, tuning
 
 # suite -> (module, generator functions taking a BenchContext); "roofline" is built in.
 SUITES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -233,8 +233,12 @@ def run_benchmarks(
     if per_core:
         if rt.kind == "opencl-gpu":
             raise InputError("per_core", "per-core figures are for CPU devices")
-        if rt.is_opencl:
-            rt = sub_runtime(rt, 1)
+        if rt.is_opencl and rt.info.compute_units != 1:
+            # PoCL's device fission keeps every worker thread; its thread count is fixed when the
+            # platform loads, so the CLI's --per-core sets POCL_MAX_PTHREAD_COUNT=1 first.
+            raise InputError("per_core", f"{rt.name} runs on {rt.info.compute_units} compute units; for per-core "
+                                         "figures start the process with POCL_MAX_PTHREAD_COUNT=1 "
+                                         "(`workbench bench --per-core` does)")
     backend = references.backend_for(rt)
     threads = None if rt.kind == "opencl-gpu" else (1 if per_core else (
         rt.info.compute_units if rt.is_opencl else references.host_threads(None)))
@@ -303,8 +307,9 @@ def _roofline_suite(rt: Runtime, quick: bool, backend: str, threads: int | None,
     ref_name = f"reference copy ({backend}" + (f", {threads} threads)" if backend == "numpy" else ")")
     emit(ctx.result("roofline", ref_name, t, nbytes=2 * nbytes, ceiling="bandwidth",
                     params={"bytes": nbytes}, note=f"our best: {best['name']} at {best['value']:.1f} GB/s"))
-    mine = ctx.result("roofline", f"{best['name']} vs reference copy", ours, ref=t, nbytes=2 * nbytes,
-                      ceiling="bandwidth", params={"bytes": nbytes}, reference=ref_name)
+    mine = ctx.result("roofline", "best copy vs reference copy", ours, ref=t, nbytes=2 * nbytes,
+                      ceiling="bandwidth", params={"bytes": nbytes, "copy": best["name"]}, reference=ref_name,
+                      note=f"our best copy kernel: {best['name']}")
     emit(mine)
     return ceilings
 

@@ -36,8 +36,9 @@ def tuning_line(rt) -> str:
     if not status:
         return "NumPy backend: nothing to tune"
     if status["untuned"]:
-        return (f"untuned ({', '.join(status['untuned'])}: generic defaults): run `workbench tune gemm` "
-                f"(about {estimate_seconds(rt):.0f} s) for this device's own tiles")
+        cmds = " and ".join(f"`workbench tune {fam}`" for fam in status["untuned"])
+        return (f"untuned ({', '.join(status['untuned'])}: generic defaults): run {cmds} "
+                f"(about {estimate_seconds(rt) * len(status['untuned']):.0f} s) for this device's own tiles")
     return "tuned: " + ", ".join(f"{k} from {v}" for k, v in status["sources"].items())
 
 
@@ -81,6 +82,8 @@ def cmd_roofline(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.per_core:  # before any OpenCL platform loads: PoCL fixes its thread count then
+        os.environ["POCL_MAX_PTHREAD_COUNT"] = "1"
     from .bench import compare, format_row, run_benchmarks, table_header
     from .runtime import get_runtime
 

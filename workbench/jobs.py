@@ -86,6 +86,29 @@ class Job:
         self._t0 = 0.0
         self._t_end: float | None = None
         self._thread: threading.Thread | None = None
+        self._callback: Callable | None = None
+
+    @classmethod
+    def from_callback(cls, run: Callable[[Callable[[Any], bool]], Any], **kwargs) -> "Job":
+        """A job around a callback-style library function (``nn.train(..., on_step=...)``):
+        ``run(emit)`` is called in the worker; each ``emit(item)`` queues an item and returns
+        False once a stop was asked for (``on_step`` returning False stops ``train``)."""
+        job = cls(lambda: iter(()), **kwargs)
+        job._callback = run
+        return job
+
+    def _emit(self, item) -> bool:
+        self._push(item)
+        return not self._stop.is_set()
+
+    def _push(self, item) -> None:
+        self._count += 1
+        if callable(self.total):
+            self._progress = tuple(self.total(item))
+        else:
+            self._progress = (self._count, self._progress[1])
+        with self._lock:
+            self._items.append(item)
 
     # -- control ------------------------------------------------------------------------------
     def start(self) -> "Job":
@@ -142,20 +165,17 @@ class Job:
     def _work(self) -> None:
         gen = None
         try:
-            gen = iter(self.make())
-            while not self._stop.is_set():
-                try:
-                    item = next(gen)
-                except StopIteration as end:
-                    self.result = end.value
-                    break
-                self._count += 1
-                if callable(self.total):
-                    self._progress = tuple(self.total(item))
-                else:
-                    self._progress = (self._count, self._progress[1])
-                with self._lock:
-                    self._items.append(item)
+            if self._callback is not None:
+                self.result = self._callback(self._emit)
+            else:
+                gen = iter(self.make())
+                while not self._stop.is_set():
+                    try:
+                        item = next(gen)
+                    except StopIteration as end:
+                        self.result = end.value
+                        break
+                    self._push(item)
             self.state = "stopped" if self._stop.is_set() else "finished"
         except BaseException as exc:  # reported once, through .error; the thread never dies loudly
             self.error = exc

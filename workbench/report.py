@@ -91,7 +91,7 @@ def _stat(values: list[float], fmt) -> str:
     if not values:
         return ""
     med = statistics.median(values)
-    if len(values) == 1:
+    if len(values) == 1 or fmt(min(values)) == fmt(max(values)):
         return fmt(med)
     return f"{fmt(med)} ({fmt(min(values))}-{fmt(max(values))})"
 
@@ -110,11 +110,15 @@ def _rows(reports: list[dict], suite: str) -> dict[str, list[dict]]:
 
 
 def _rate_cell(rs: list[dict]) -> str:
-    if any(r.get("gflops") for r in rs):
-        unit = "GOP/s" if any(k in rs[0]["name"] for k in ("int8", "int32")) else "GFLOP/s"
-        return _stat([r.get("gflops") for r in rs], _fmt_rate) + f" {unit}"
-    if any(r.get("gbs") for r in rs):
+    """The rate a result is judged by: GB/s for what the bandwidth bounds, else GFLOP/s (GOP/s
+    for integer work)."""
+    bandwidth = rs[0].get("ceiling") == "bandwidth"
+    if any(r.get("gbs") for r in rs) and (bandwidth or not any(r.get("gflops") for r in rs)):
         return _stat([r.get("gbs") for r in rs], _fmt_rate) + " GB/s"
+    if any(r.get("gflops") for r in rs):
+        name = rs[0]["name"].lower()
+        unit = "GOP/s" if any(k in name for k in ("int8", "int32", "int4")) else "GFLOP/s"
+        return _stat([r.get("gflops") for r in rs], _fmt_rate) + f" {unit}"
     return ""
 
 

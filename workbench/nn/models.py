@@ -13,8 +13,7 @@ import numpy as np
 from ..errors import InputError
 from ..runtime import Runtime, resolve_rt
 from ..validation import as_array
-from .layers import (FLOAT, Conv2d, Dense, Flatten, Layer, MaxPool2d, MultiHeadSelfAttention,
-                     ReLU, Reshape)
+from .layers import FLOAT, Conv2d, Dense, Flatten, Layer, MaxPool2d, MultiHeadSelfAttention, ReLU, Reshape
 
 
 class Sequential:

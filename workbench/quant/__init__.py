@@ -17,8 +17,17 @@ __all__ = [
     "fake_quantize", "int4_gemv", "int8_matmul", "pack_int4", "prepare_int4", "prepare_int8",
     "qrange", "quantization_error", "quantize", "unpack_int4",
 ]
-from .model import (LayerReport, MixedPrecisionResult, QuantizedLinear, QuantizedModel,
-                    layer_sensitivity, measure_latency, mixed_precision, qat_train, quantize_model)
+from .model import (
+    LayerReport,
+    MixedPrecisionResult,
+    QuantizedLinear,
+    QuantizedModel,
+    layer_sensitivity,
+    measure_latency,
+    mixed_precision,
+    qat_train,
+    quantize_model,
+)
 
 __all__ += [
     "LayerReport", "MixedPrecisionResult", "QuantizedLinear", "QuantizedModel", "layer_sensitivity",

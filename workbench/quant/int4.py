@@ -18,6 +18,7 @@ from ..validation import as_array
 from .config import quant_config, quant_program
 from .params import unpack_int4
 
+
 class Int4Weights:
     """Packed int4 weights for ``int4_gemv``: ``packed`` (N, ceil(K/2)) uint8 rows (one per
     output channel, :func:`~workbench.quant.pack_int4` layout), ``scales`` (N,) float32, and an
@@ -243,8 +244,20 @@ class Int4Problem:
         self.bias = None if total is None else rt.to_device(total, "bias")
 
     def enqueue(self) -> list:
-        return _enqueue(self.rt, self.cfg, self.w, self.m, None if self.x_raw is None else self.x_raw.data,
-                        self.xp.data, self.info.data, self.y.data, None if self.bias is None else self.bias.data)
+        import pyopencl as cl
+
+        quant_program(self.rt)
+        self.w.device(self.rt)
+        with self.rt.launch_lock:
+            # the launches wait on a gate opened once both are queued, so the device runs them
+            # back to back instead of idling for the host's per-launch overhead in between
+            gate = cl.UserEvent(self.rt.ctx)
+            try:
+                return _enqueue(self.rt, self.cfg, self.w, self.m, None if self.x_raw is None else self.x_raw.data,
+                                self.xp.data, self.info.data, self.y.data,
+                                None if self.bias is None else self.bias.data, wait_for=[gate])
+            finally:
+                gate.set_status(cl.command_execution_status.COMPLETE)
 
     def run(self):
         events = self.enqueue()

@@ -16,7 +16,6 @@ for activations), float32 biases, and every parameter left in float32.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from itertools import product
 from typing import Callable
@@ -24,8 +23,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InputError
-from ..nn.layers import Conv2d, Dense
-from ..nn.training import cross_entropy, evaluate, measure_latency, train  # measure_latency: re-exported
+from ..nn.training import cross_entropy, evaluate, measure_latency, train  # noqa: F401 (measure_latency: re-exported)
 from ..runtime import Runtime, resolve_rt
 from ..validation import as_array
 from .calibrate import METHODS, calibrate

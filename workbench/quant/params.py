@@ -133,7 +133,6 @@ def _channel_geometry(params: QuantParams, shape) -> tuple[int, int]:
 
 
 def _elementwise(rt, kernel: str, x: np.ndarray, out_dtype, params: QuantParams, with_range: bool):
-    import pyopencl as cl
     import pyopencl.array as cla
 
     prog = quant_program(rt)

@@ -9,12 +9,40 @@ Three modules, one idea each:
 * :mod:`~workbench.roofline.cache`: ceilings history and stored operation profiles.
 """
 
-from .cache import (PROFILE_KIND, cached_ceilings, ceilings_history, get_ceilings, load_profiles,
-                    measure_ceilings, save_ceilings, save_profiles)
-from .model import (ABOVE_THEORY, CEILING_FIELDS, COMPUTE_FIELDS, LABELS, LAUNCH_FACTOR, SPREAD_NOISY, UNITS,
-                    Ceilings, OpProfile, Reading, Roofline, theoretical_peaks)
-from .probes import (ImplausibleMeasurement, Step, check_plausible, check_reading, iter_ceilings, new_ceilings,
-                     noisy_ceilings, plan_ceilings)
+from .cache import (
+                    PROFILE_KIND,
+                    cached_ceilings,
+                    ceilings_history,
+                    get_ceilings,
+                    load_profiles,
+                    measure_ceilings,
+                    save_ceilings,
+                    save_profiles,
+)
+from .model import (
+                    ABOVE_THEORY,
+                    CEILING_FIELDS,
+                    COMPUTE_FIELDS,
+                    LABELS,
+                    LAUNCH_FACTOR,
+                    SPREAD_NOISY,
+                    UNITS,
+                    Ceilings,
+                    OpProfile,
+                    Reading,
+                    Roofline,
+                    theoretical_peaks,
+)
+from .probes import (
+                    ImplausibleMeasurement,
+                    Step,
+                    check_plausible,
+                    check_reading,
+                    iter_ceilings,
+                    new_ceilings,
+                    noisy_ceilings,
+                    plan_ceilings,
+)
 
 __all__ = [
     "ABOVE_THEORY", "CEILING_FIELDS", "COMPUTE_FIELDS", "Ceilings", "ImplausibleMeasurement", "LABELS",

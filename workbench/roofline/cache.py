@@ -32,7 +32,8 @@ def measure_ceilings(
     (``quick=True``: about a second).
     """
     ceilings = None
-    for reading, ceilings, i, total in iter_ceilings(rt, quick):
+    for reading, ceilings_so_far, i, total in iter_ceilings(rt, quick):
+        ceilings = ceilings_so_far
         if on_result is not None:
             on_result(reading, i, total)
     save_ceilings(ceilings, store)

@@ -146,8 +146,8 @@ class _OpenCLProbes:
             if _gb(n, t) > best:
                 best, best_t, which = _gb(n, t), t, label
         del pinned
-        return Reading(f"{direction}_gbs", f"{direction} ({which} host memory)", best, "GB/s",
-                       best_t.as_dict(), f"{n >> 20} MiB")
+        return Reading(f"{direction}_gbs", LABELS[f"{direction}_gbs"], best, "GB/s", best_t.as_dict(),
+                       f"{n >> 20} MiB, the faster of pageable and pinned host memory: {which}")
 
     def launch(self) -> Reading:
         samples = []

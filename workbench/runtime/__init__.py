@@ -3,7 +3,7 @@
 from .base import Runtime, Timing
 from .devices import DeviceInfo, list_devices
 from .kernels import is_untuned, kernel_dir, record_tuning, tuned, tuning
-from .selection import default, get_runtime, resolve_rt, sub_runtime
+from .selection import default, get_runtime, resolve_rt
 
 __all__ = [
     "DeviceInfo",
@@ -16,7 +16,6 @@ __all__ = [
     "list_devices",
     "record_tuning",
     "resolve_rt",
-    "sub_runtime",
     "tuned",
     "tuning",
 ]

@@ -6,10 +6,10 @@ import statistics
 import threading
 import time
 import weakref
-
-import numpy as np
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable
+
+import numpy as np
 
 from .devices import DeviceInfo
 

@@ -77,8 +77,14 @@ class DeviceInfo:
 
     @property
     def key(self) -> str:
-        """A stable identity for caches and the store: platform, device and driver version."""
-        return f"{self.platform}|{self.name}|{self.driver_version}"
+        """A stable identity for caches and the store: platform, device and driver version (and,
+        for a CPU device limited to fewer cores than the host has, e.g. by
+        ``POCL_MAX_PTHREAD_COUNT`` for per-core figures, that count: its ceilings differ)."""
+        key = f"{self.platform}|{self.name}|{self.driver_version}"
+        cores = os.cpu_count() or 0
+        if self.type == "cpu" and 0 < self.compute_units < cores:
+            key += f"|{self.compute_units} of {cores} cores"
+        return key
 
     @property
     def is_numpy(self) -> bool:

@@ -84,7 +84,8 @@ def tuning(family: str, info: DeviceInfo) -> dict:
             return {**entry["params"], "_source": f"shipped:{entry['name']}"}
     for entry in same_vendor:
         if entry.get("arch") and entry["arch"] == info.family:
-            return {**entry["params"], "_source": f"arch:{info.family} ({entry.get('name', '')})"}
+            sibling = f" ({entry['name']})" if entry.get("name") else ""
+            return {**entry["params"], "_source": f"arch:{info.family}{sibling}"}
     default = table.get("defaults", {}).get(info.type, {})
     return {**default, "_source": f"default:{info.type}"}
 

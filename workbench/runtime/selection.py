@@ -114,39 +114,6 @@ def get_runtime(device: "str | int | Runtime | None" = None) -> Runtime:
         return _numpy_runtime(warn=True)
 
 
-def sub_runtime(rt: Runtime, compute_units: int) -> Runtime:
-    """A runtime on a sub-device of ``rt``'s device with ``compute_units`` compute units
-    (OpenCL device fission, ``CL_DEVICE_PARTITION_EQUALLY``): PoCL limited to one core for
-    per-core figures, say. Cached like every runtime. Raises InputError where the device cannot
-    be partitioned so (the NumPy backend, a GPU driver without fission)."""
-    import dataclasses
-
-    from ..validation import positive_int
-
-    n = positive_int(compute_units, "compute_units")
-    if rt.is_numpy or n > rt.info.compute_units:
-        raise InputError("compute_units", f"{rt.name} cannot run on {n} of its "
-                                          f"{rt.info.compute_units} compute units")
-    if n == rt.info.compute_units:
-        return rt
-    key = f"{rt.info.id}/cu{n}"
-    with _lock:
-        if key not in _runtimes:
-            import pyopencl as cl
-
-            from .opencl import OpenCLRuntime
-
-            try:
-                sub = rt.device.create_sub_devices([cl.device_partition_property.EQUALLY, n])[0]
-            except cl.Error as exc:
-                raise InputError("compute_units", f"{rt.name} cannot be partitioned: {exc}") from None
-            info = dataclasses.replace(rt.info, id=key, compute_units=n,
-                                       driver_version=f"{rt.info.driver_version} ({n} of "
-                                                      f"{rt.info.compute_units} compute units)")
-            _runtimes[key] = OpenCLRuntime(info, sub)
-        return _runtimes[key]
-
-
 def default() -> Runtime:
     """The process-wide default runtime, chosen once by :func:`get_runtime` with no argument."""
     global _default

@@ -11,10 +11,10 @@ Quick start::
     rec = snn.simulate(net, duration=200.0)           # SpikeRecord: times (ms), ids, rates()
 """
 
-from .encoders import latency_encode, phase_encode, population_encode, rate_encode
-from .network import LIFLayer, PoissonGroup, Projection, SNNNetwork, SpikeSource
 from .classifier import SNNImageClassifier
+from .encoders import latency_encode, phase_encode, population_encode, rate_encode
 from .live import LiveNetwork
+from .network import LIFLayer, PoissonGroup, Projection, SNNNetwork, SpikeSource
 from .params import LIFParams
 from .record import SpikeRecord
 from .reservoir import SNNTimeSeriesPredictor

@@ -134,56 +134,70 @@ class SNNImageClassifier:
 
     # -- learning ------------------------------------------------------------------------------
     def fit(self, x, y=None, on_step: Callable[[dict], None] | None = None, report_every: int = 25,
-            store=None, validation=None):
+            store=None, validation=None, test=None):
         """Learn receptive fields from ``x`` (n, features) by STDP, then (when ``y`` is given)
         assign labels. ``on_step`` gets a dict (image, epoch, images, weights, theta, spikes: the
         mean excitatory spikes per image since the last report) every ``report_every`` images and
         may return ``False`` to stop early; :meth:`stop` does the same from another thread.
 
-        ``store``: where the run is logged (None: the default store; False: nowhere; kind
-        ``"snn-train"``: spikes and mean threshold at each report; with ``y`` the training
-        accuracy, with ``validation=(x_val, y_val)`` also its accuracy), ending ``finished``, or
-        ``stopped`` (no labels then) or ``failed``."""
+        ``validation=(x_val, y_val)``: images held out of ``x`` (for choosing settings) whose
+        accuracy is reported as ``validation_accuracy``; ``test=(x_test, y_test)``: the test
+        split, reported once as ``test_accuracy``. ``store``: where the run is logged (None: the
+        default store; False: nowhere; kind ``"snn-train"``: spikes and mean threshold at each
+        report, then the accuracies), ending ``finished``, ``stopped`` (no labels then) or
+        ``failed``."""
+        for info in self.iter_fit(x, y, report_every=report_every, store=store, validation=validation, test=test):
+            if on_step is not None and on_step(info) is False:
+                self.stop()
+        return self
+
+    def iter_fit(self, x, y=None, *, report_every: int = 25, store=None, validation=None, test=None):
+        """:meth:`fit` as a generator of its reports (the dicts ``on_step`` would get), for a
+        job runner; closing it or :meth:`stop` ends learning (the run is ``stopped``)."""
         self._check()
         x = self._images(x)
         report_every = positive_int(report_every, "report_every")
-        if validation is not None:
+        splits = {}
+        for name, split in (("validation", validation), ("test", test)):
+            if split is None:
+                continue
             if y is None:
-                raise InputError("validation", "needs the training labels y to assign classes")
-            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
-                raise InputError("validation", "expected (x_val, y_val)")
-            validation = (self._images(validation[0], "validation"), np.asarray(validation[1]))
-        n, n_in = x.shape
+                raise InputError(name, "needs the training labels y to assign classes")
+            if not isinstance(split, (tuple, list)) or len(split) != 2:
+                raise InputError(name, f"expected (x_{name}, y_{name})")
+            splits[name] = (self._images(split[0], name), np.asarray(split[1]))
         self._stop.clear()
         self.run_id_ = None
         store = resolve_store(store)
         if store is None:
-            self._fit(x, y, on_step, report_every, None, validation)
-            return self
+            stopped = yield from self._learn(x, report_every, None)
+            self._label(x, y, splits, None, stopped)
+            return
         params = {k: getattr(self, k) for k in ("n_neurons", "t_present", "t_rest", "dt", "max_rate", "w_max",
                                                 "w_inh", "theta_plus", "tau_m", "epochs", "seed")}
-        with store.run(TRAIN_KIND, {**params, "images": n}, device=resolve_rt(self.rt)) as run:
+        with store.run(TRAIN_KIND, {**params, "images": len(x)}, device=resolve_rt(self.rt)) as run:
             self.run_id_ = run.id
-            if self._fit(x, y, on_step, report_every, run, validation):
+            stopped = yield from self._learn(x, report_every, run)
+            self._label(x, y, splits, run, stopped)
+            if stopped:
                 run.stop()
-        return self
 
-    def _fit(self, x, y, on_step, report_every: int, run, validation) -> bool:
-        """Learn, then assign labels; returns whether learning was stopped early."""
-        stopped = self._learn(x, on_step, report_every, run)
-        if y is not None and not stopped:
-            r = self.responses(x)
-            self.assign_labels(x, y, responses=r)
-            metrics = {"train_accuracy": float(np.mean(self.predict(x, responses=r) == np.asarray(y)))}
-            if validation is not None:
-                metrics["validation_accuracy"] = self.score(*validation)
-            self.metrics_ = metrics
-            if run is not None:
-                run.log(len(self.history_), **metrics)
-        return stopped
+    def _label(self, x, y, splits: dict, run, stopped: bool) -> None:
+        """Assign labels and measure the accuracies (not after a stop)."""
+        if y is None or stopped:
+            return
+        r = self.responses(x)
+        self.assign_labels(x, y, responses=r)
+        metrics = {"train_accuracy": float(np.mean(self.predict(x, responses=r) == np.asarray(y)))}
+        for name, (xs, ys) in splits.items():
+            metrics[f"{name}_accuracy"] = self.score(xs, ys)
+        self.metrics_ = metrics
+        if run is not None:
+            run.log(len(self.history_), **metrics)
 
-    def _learn(self, x: np.ndarray, on_step, report_every: int, run) -> bool:
-        """The STDP epochs; returns whether they were stopped early."""
+    def _learn(self, x: np.ndarray, report_every: int, run):
+        """The STDP epochs, yielding a report every ``report_every`` images; returns whether
+        they were stopped early."""
         n, n_in = x.shape
         rng = np.random.default_rng(self.seed)
         ws = self.weight_sum if self.weight_sum is not None else 0.25 * n_in
@@ -196,31 +210,38 @@ class SNNImageClassifier:
         self.history_ = []
         self.n_inputs_ = n_in
         stopped = False
-        for epoch in range(self.epochs):
-            for k, i in enumerate(rng.permutation(n)):
-                counts = self._present(sim, inp, x[i], steps, rest, learn=True)
-                self.history_.append(int(counts.sum()))
-                w = sim.weights(proj)
-                sums = w.sum(0)
-                w *= ws / np.where(sums > 0, sums, 1.0)
-                np.minimum(w, self.w_max, out=w)
-                sim.set_weights(proj, w)
-                if (k + 1) % report_every == 0 or k + 1 == n:
-                    theta = sim.state("excitatory")["theta"]
-                    spikes = float(np.mean(self.history_[-((k % report_every) + 1):]))
-                    if run is not None:
-                        run.log(len(self.history_), epoch=epoch, spikes=spikes, theta_mean=float(theta.mean()))
-                    if on_step is not None and on_step({"image": k + 1, "epoch": epoch, "images": n, "weights": w,
-                                                        "theta": theta, "spikes": spikes}) is False:
+        try:
+            for epoch in range(self.epochs):
+                for k, i in enumerate(rng.permutation(n)):
+                    if self._stop.is_set():
                         stopped = True
-                if stopped or self._stop.is_set():
-                    stopped = True
+                        break
+                    counts = self._present(sim, inp, x[i], steps, rest, learn=True)
+                    self.history_.append(int(counts.sum()))
+                    w = sim.weights(proj)
+                    sums = w.sum(0)
+                    w *= ws / np.where(sums > 0, sums, 1.0)
+                    np.minimum(w, self.w_max, out=w)
+                    sim.set_weights(proj, w)
+                    if (k + 1) % report_every == 0 or k + 1 == n:
+                        theta = sim.state("excitatory")["theta"]
+                        spikes = float(np.mean(self.history_[-((k % report_every) + 1):]))
+                        if run is not None:
+                            run.log(len(self.history_), epoch=epoch, spikes=spikes, theta_mean=float(theta.mean()))
+                        yield {"image": k + 1, "epoch": epoch, "images": n, "weights": w, "theta": theta,
+                               "spikes": spikes}
+                if stopped:
                     break
-            if stopped:
-                break
-        self.weights_ = sim.weights(proj)
-        self.theta_ = sim.state("excitatory")["theta"]
-        return stopped
+        finally:  # also when the generator is closed: what was learned so far is kept
+            self.weights_ = sim.weights(proj)
+            self.theta_ = sim.state("excitatory")["theta"]
+        return stopped or self._stop.is_set()
+
+    def _isolation_steps(self) -> int:
+        """Silent steps between evaluation images that leave no state behind: the refractory
+        period runs out and the one-step delay ring of the lateral inhibition drains (the
+        membrane is set to rest at the next image; thresholds are frozen then)."""
+        return int(np.ceil(5.0 / self.dt)) + 1  # t_ref of _params() is 5 ms
 
     def _steps(self, ms: float) -> int:
         return max(1, int(round(ms / self.dt)))
@@ -233,7 +254,7 @@ class SNNImageClassifier:
         if x.shape[1] != self.n_inputs_:
             raise InputError("x", f"expected {self.n_inputs_} features, got {x.shape[1]}")
         net, inp, exc, proj = self._network(self.n_inputs_, self.weights_, self.theta_, learn=False)
-        steps, rest = self._steps(self.t_present), 0
+        steps, rest = self._steps(self.t_present), self._isolation_steps()  # each image on its own
         sim = net.simulator(self.rt, record=False, chunk_steps=steps)
         return np.stack([self._present(sim, inp, xi, steps, rest, learn=False) for xi in x]) if len(x) else \
             np.zeros((0, self.n_neurons), np.int64)

@@ -79,7 +79,7 @@ def bench_spmv(ctx: BenchContext) -> Iterator[BenchResult]:
             note = f"{prob.variant} {prob.params}; rows mean {st['mean']:.1f}, max {st['max']:,}, cv {st['cv']:.2f}"
         csr = a.to_scipy()
         ref_t, ref_y = references.spmv(ctx.reference, csr, x, repeat, budget, threads=ctx.threads)
-        ref_name = (f"torch CSR (cuSPARSE), int64 indices" if ctx.reference == "torch-cuda"
+        ref_name = ("torch CSR (cuSPARSE), int64 indices" if ctx.reference == "torch-cuda"
                     else f"SciPy CSR, rows split over {ctx.threads} threads")
         res_params = {"rows": m, "nnz": a.nnz, "family": family}
         if ctx.reference == "torch-cuda":  # cuSPARSE with 32-bit indices moves 4 bytes less per nnz

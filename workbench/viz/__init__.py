@@ -2,8 +2,14 @@
 
 from .quant import CalibrationFigure, GridFigure, LayerErrorFigure
 from .roofline import RooflineFigure, ceilings_html, roofline_figure
-from .snn import (MembraneTraceFigure, PopulationRateFigure, RateHistogramFigure, ReceptiveFieldFigure,
-                  RunHistoryFigure, SpikeRasterFigure)
+from .snn import (
+                  MembraneTraceFigure,
+                  PopulationRateFigure,
+                  RateHistogramFigure,
+                  ReceptiveFieldFigure,
+                  RunHistoryFigure,
+                  SpikeRasterFigure,
+)
 from .sparse import FormatLatencyFigure, LayerSparsityFigure, PruneCurveFigure
 
 __all__ = ["CalibrationFigure", "FormatLatencyFigure", "GridFigure", "LayerErrorFigure",

@@ -12,8 +12,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from bokeh.layouts import column
-from bokeh.models import (ColumnDataSource, DataTable, FactorRange, HoverTool, NumberFormatter,
-                          TableColumn)
+from bokeh.models import ColumnDataSource, DataTable, FactorRange, HoverTool, NumberFormatter, TableColumn
 from bokeh.plotting import figure
 from bokeh.transform import factor_cmap
 

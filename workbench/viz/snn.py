@@ -172,7 +172,7 @@ class SpikeRasterFigure(_SpikeWindow):
 
     def _draw(self) -> None:
         times, ids = self.buffer.times, self.buffer.ids
-        for name, (first, n) in self.groups.items():
+        for name, (first, _n) in self.groups.items():
             row0, shown = self.rows[name]
             local = ids - first
             sel = (local >= 0) & (local < shown)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
+from ..jobs import Job
 from ..quant.explore import calibration_report, iter_grid
 from ..runtime import get_runtime
 from ..store import Store
 from ..viz import CalibrationFigure, GridFigure, LayerErrorFigure
-from .common import model_and_data
-from .roofline import _figure_widget
+from .common import WidgetJob, figure_widget, model_and_data
 
 
 class QuantizationPanel:
@@ -41,8 +41,9 @@ class QuantizationPanel:
         self.what = widgets.ToggleButtons(options=["weights", "inputs"], value="weights")
         self.bits = widgets.Dropdown(options=[8, 6, 4, 3, 2], value=bits, description="Bits")
         self.button = widgets.Button(description="Run grid", button_style="primary", icon="play")
-        self.progress = widgets.IntProgress(value=0, min=0, max=1)
         self.status = widgets.HTML()
+        self.jobs = WidgetJob(self.status)
+        self.progress = self.jobs.progress
         self.out = widgets.Output()
         for w in (self.layer, self.what):
             w.observe(lambda _: self._show_layer(), names="value")
@@ -50,11 +51,11 @@ class QuantizationPanel:
         self.button.on_click(lambda _: self.run_grid())
         self.widget = widgets.VBox([
             widgets.HBox([self.layer, self.what, self.bits]),
-            widgets.HBox([self.button, self.progress, self.status]),
+            widgets.HBox([self.button, self.jobs.widgets(), self.status]),
             self.out,
         ])
         for fig in (self.cal_fig.figure, self.err_fig.figure, self.grid_fig.layout()):
-            view = _figure_widget(fig)
+            view = figure_widget(fig)
             if view is not None:
                 self.out.append_display_data(view)
         self.recalibrate()
@@ -81,15 +82,18 @@ class QuantizationPanel:
         self.button.disabled = True
         self.grid_fig.clear()
         self.points = []
-        self.progress.max, self.progress.value = total, 0
+
+        def draw(points: list) -> None:
+            self.points.extend(points)
+            self.grid_fig.add_points(points)
+            p = points[-1]
+            self.status.value = (f"{p.method} {p.bits}-bit {'per-channel' if p.per_channel else 'per-tensor'}: "
+                                 f"accuracy {p.accuracy:.4f}, {p.nbytes:,} bytes")
+
         try:
-            for p in iter_grid(self.model, self.data, methods=methods, bits=bits, per_channel=per_channel,
-                               rt=self.rt, store=self.store):
-                self.points.append(p)
-                self.grid_fig.add_points([p])
-                self.progress.value += 1
-                self.status.value = (f"{p.method} {p.bits}-bit {'per-channel' if p.per_channel else 'per-tensor'}: "
-                                     f"accuracy {p.accuracy:.4f}, {p.nbytes:,} bytes")
+            self.jobs.run(Job(lambda: iter_grid(self.model, self.data, methods=methods, bits=bits,
+                                                per_channel=per_channel, rt=self.rt, store=self.store),
+                              total=total, label="grid"), draw, label="Grid")
         finally:
             self.button.disabled = False
         return self.points

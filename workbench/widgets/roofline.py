@@ -11,22 +11,21 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from .. import config
+from ..jobs import Job
 from ..ops import matmul_profile, matmul_sizes
 from ..roofline import (
-    CEILING_FIELDS, Ceilings, OpProfile, cached_ceilings, iter_ceilings, load_profiles,
-    save_ceilings, save_profiles,
+    CEILING_FIELDS,
+    Ceilings,
+    OpProfile,
+    cached_ceilings,
+    iter_ceilings,
+    load_profiles,
+    save_ceilings,
+    save_profiles,
 )
 from ..runtime import get_runtime, list_devices
 from ..viz import RooflineFigure, ceilings_html
-
-
-def _figure_widget(fig):
-    """The Bokeh figure as a live widget (jupyter_bokeh), or None where it is not installed."""
-    try:
-        from jupyter_bokeh.widgets import BokehModel
-    except ImportError:  # pragma: no cover - jupyter_bokeh is a dependency
-        return None
-    return BokehModel(fig)
+from .common import WidgetJob, figure_widget
 
 
 class RooflinePanel:
@@ -49,18 +48,19 @@ class RooflinePanel:
         self.dropdown = widgets.Dropdown(options=options, value=self.rt.info.id,
                                          description="Device", layout=widgets.Layout(width="460px"))
         self.button = widgets.Button(description="Measure", button_style="primary", icon="play")
-        self.progress = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="240px"))
         self.status = widgets.HTML()
+        self.jobs = WidgetJob(self.status)
+        self.progress = self.jobs.progress
         self.table = widgets.HTML()
         self.out = widgets.Output()
         self.fig = RooflineFigure(height=400, width=760)
         self.dropdown.observe(lambda change: self.select(change["new"]), names="value")
         self.button.on_click(lambda _: self.measure())
         self.widget = widgets.VBox([
-            widgets.HBox([self.dropdown, self.button, self.progress]),
+            widgets.HBox([self.dropdown, self.button, self.jobs.widgets()]),
             self.status, widgets.HBox([self.out, self.table]),
         ])
-        view = _figure_widget(self.fig.figure)
+        view = figure_widget(self.fig.figure)
         if view is not None:
             self.out.append_display_data(view)
         self._load_cached()
@@ -78,11 +78,19 @@ class RooflinePanel:
         self.button.disabled = True
         try:
             self.fig.clear_points()
-            for reading, ceilings, i, total in iter_ceilings(self.rt, self.quick):
-                self.progress.max, self.progress.value = total, i
+            seen = []
+
+            def draw(items: list) -> None:
+                reading, ceilings, i, total = items[-1]
+                seen.append(ceilings)
                 self.status.value = f"measured <b>{reading.name}</b>: {reading.value:,.1f} {reading.unit}"
                 self.table.value = ceilings_html(ceilings, pending=CEILING_FIELDS)
                 self.fig.set_ceilings(ceilings)
+
+            rt, quick = self.rt, self.quick
+            self.jobs.run(Job(lambda: iter_ceilings(rt, quick), total=lambda item: (item[2], item[3]),
+                              label="ceilings"), draw, label="Measurement")
+            ceilings = seen[-1]
             self.ceilings = ceilings
             self.table.value = ceilings_html(ceilings)
             save_ceilings(ceilings, self.store)

@@ -14,12 +14,12 @@ import threading
 
 import ipywidgets as widgets
 
+from ..jobs import Job
 from ..runtime import get_runtime
 from ..sparse import GradualPruner, crossover_sweep
 from ..store import Store
 from ..viz import FormatLatencyFigure, LayerSparsityFigure, PruneCurveFigure
-from .common import model_and_data
-from .roofline import _figure_widget
+from .common import WidgetJob, figure_widget, model_and_data
 
 
 class SparsityPanel:
@@ -45,8 +45,9 @@ class SparsityPanel:
         self.start = widgets.Button(description="Start", button_style="primary", icon="play")
         self.stop_button = widgets.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
         self.resume_button = widgets.Button(description="Resume", button_style="success", disabled=True)
-        self.progress = widgets.IntProgress(value=0, min=0, max=1)
         self.status = widgets.HTML()
+        self.jobs = WidgetJob(self.status)
+        self.progress = self.jobs.progress
         self.out = widgets.Output()
         self.start.on_click(lambda _: self._background(lambda: self.prune(
             self.final.value, self.steps.value, self.epochs.value)))
@@ -54,11 +55,11 @@ class SparsityPanel:
         self.resume_button.on_click(lambda _: self._background(self.resume))
         self.widget = widgets.VBox([
             widgets.HBox([self.final, self.steps, self.epochs]),
-            widgets.HBox([self.start, self.stop_button, self.resume_button, self.progress]),
+            widgets.HBox([self.start, self.stop_button, self.resume_button, self.jobs.widgets()]),
             self.status, self.out,
         ])
         for fig in (self.curve.figure, self.latency.figure, self.layers.figure, self.sweep_fig.figure):
-            view = _figure_widget(fig)
+            view = figure_widget(fig)
             if view is not None:
                 self.out.append_display_data(view)
 
@@ -83,15 +84,19 @@ class SparsityPanel:
         if pruner is None:
             raise RuntimeError("nothing to resume: call prune() first")
         self.start.disabled, self.resume_button.disabled, self.stop_button.disabled = True, True, False
-        self.progress.max, self.progress.value = pruner.n_steps + 1, pruner.step_
-        try:
-            for step in pruner.run():
+
+        def draw(steps: list) -> None:
+            for step in steps:
                 self.curve.add_step(step)
                 self.latency.add_step(step)
-                self.layers.set_step(step)
-                self.progress.value = min(pruner.step_, self.progress.max)
-                self.status.value = (f"step {step.step}/{pruner.n_steps}: sparsity {step.sparsity:.3f}, "
-                                     f"accuracy {step.accuracy:.4f}")
+            step = steps[-1]
+            self.layers.set_step(step)
+            self.status.value = (f"step {step.step}/{pruner.n_steps}: sparsity {step.sparsity:.3f}, "
+                                 f"accuracy {step.accuracy:.4f}")
+
+        try:
+            self.jobs.run(Job(pruner.run, total=lambda s: (s.step + 1, pruner.n_steps + 1), stop=pruner.stop,
+                              label="pruning"), draw, label="Pruning")
         finally:
             self.start.disabled, self.stop_button.disabled = False, True
             self.resume_button.disabled = pruner.done
@@ -102,9 +107,8 @@ class SparsityPanel:
         return list(pruner.history_)
 
     def stop(self) -> None:
-        """End the run after the current step (from any thread)."""
-        if self.pruner is not None:
-            self.pruner.stop()
+        """End the run soon (from any thread): between steps, or inside a step's fine-tuning."""
+        self.jobs.stop()
 
     def sweep(self, m: int = 512, k: int = 512, n: int = 64, **kwargs) -> dict:
         """:func:`~workbench.sparse.crossover_sweep` on an (m, k) x (k, n) product, drawn."""

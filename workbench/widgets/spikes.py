@@ -16,10 +16,11 @@ import threading
 import ipywidgets as widgets
 from bokeh.layouts import column
 
+from ..jobs import Job
 from ..snn.live import KNOB_RANGES, LiveNetwork
 from ..store import Store
 from ..viz import MembraneTraceFigure, PopulationRateFigure, RateHistogramFigure, SpikeRasterFigure
-from .roofline import _figure_widget
+from .common import WidgetJob, figure_widget
 
 SLIDERS = {"tau_m": ("tau_m (ms)", 1.0), "v_th": ("v_th (mV)", 0.5), "input_rate": ("input (Hz)", 1.0),
            "inhibition": ("inhibition", 0.05)}
@@ -58,17 +59,18 @@ class SpikeRasterPanel:
         self.start = widgets.Button(description="Start", button_style="primary", icon="play")
         self.stop_button = widgets.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
         self.status = widgets.HTML()
+        self.jobs = WidgetJob(self.status)
         self.out = widgets.Output()
         self.start.on_click(lambda _: threading.Thread(target=self.run, args=(self.duration.value * 1e3,),
                                                        daemon=True).start())
         self.stop_button.on_click(lambda _: self.stop())
         self.widget = widgets.VBox([
             widgets.HBox(list(self.sliders.values())[:2]), widgets.HBox(list(self.sliders.values())[2:]),
-            widgets.HBox([self.duration, self.start, self.stop_button]), self.status, self.out,
+            widgets.HBox([self.duration, self.start, self.stop_button, self.jobs.widgets()]), self.status, self.out,
         ])
         # the raster and the rate share their time axis, so they go out as one document
         for fig in (column(self.raster.figure, self.pop_rate.figure), self.traces.figure, self.hist.figure):
-            view = _figure_widget(fig)
+            view = figure_widget(fig)
             if view is not None:
                 self.out.append_display_data(view)
 
@@ -88,15 +90,21 @@ class SpikeRasterPanel:
         net = self.network
         self.start.disabled, self.stop_button.disabled = True, False
         chunks = []
+
+        def draw(batch: list) -> None:
+            chunks.extend(batch)
+            self.raster.add_chunks([c.record for c in batch], batch[-1].groups)
+            self.pop_rate.add_chunks([c.record for c in batch], batch[-1].groups)
+            self.traces.add_chunks([c.record for c in batch])
+            self.hist.set_rates(self.raster.window_rates(), quantum=1e3 / self.window)
+            c = batch[-1]
+            self.status.value = (f"t = {c.t_ms * 1e-3:.1f} s: excitatory {c.rates['excitatory']:.1f} Hz, "
+                                 f"inhibitory {c.rates['inhibitory']:.1f} Hz")
+
         try:
-            for c in net.run(duration, chunk=chunk, pace=pace):
-                chunks.append(c)
-                self.raster.add_chunk(c.record, c.groups)
-                self.pop_rate.add_chunk(c.record, c.groups)
-                self.traces.add_chunk(c.record)
-                self.hist.set_rates(self.raster.window_rates(), quantum=1e3 / self.window)
-                self.status.value = (f"t = {c.t_ms * 1e-3:.1f} s: excitatory {c.rates['excitatory']:.1f} Hz, "
-                                     f"inhibitory {c.rates['inhibitory']:.1f} Hz")
+            self.jobs.run(Job(lambda: net.run(duration, chunk=chunk, pace=pace),
+                              total=max(1, int(round(duration / chunk))), stop=net.stop, label="network run"),
+                          draw, label="Run")
         finally:
             self.start.disabled, self.stop_button.disabled = False, True
         last = chunks[-1] if chunks else None
@@ -107,7 +115,7 @@ class SpikeRasterPanel:
 
     def stop(self) -> None:
         """End :meth:`run` after the current chunk (from any thread)."""
-        self.network.stop()
+        self.jobs.stop()
 
     def show(self, record, groups: dict | None = None) -> None:
         """Draw a whole :class:`~workbench.snn.SpikeRecord` (all of its time, not a window)."""
