@@ -57,3 +57,20 @@ def test_bench_writes_json(tmp_path, capsys):
 def test_dashboard_binds_loopback_by_default():
     args = cli.build_parser().parse_args(["dashboard"])
     assert args.address == "127.0.0.1" and args.port == 5006 and not args.show
+
+
+def test_dashboard_off_loopback_needs_origins_and_a_password(capsys, monkeypatch):
+    import panel as pn
+
+    assert cli.main(["dashboard", "--address", "0.0.0.0"]) == 2  # no origins: refused
+    assert "allow-websocket-origin" in capsys.readouterr().err
+    seen = {}
+    monkeypatch.setattr(pn, "serve", lambda *a, **kw: seen.update(kw))
+    assert cli.main(["dashboard", "--address", "0.0.0.0", "--allow-websocket-origin", "lab:5006"]) == 0
+    out = capsys.readouterr().out
+    assert seen["websocket_origin"] == ["lab:5006"] and seen["basic_auth"] and seen["basic_auth"] in out
+    assert cli.main(["dashboard", "--address", "0.0.0.0", "--allow-websocket-origin", "lab:5006",
+                     "--token", "s3cret"]) == 0
+    assert seen["basic_auth"] == "s3cret"
+    monkeypatch.setattr(pn, "serve", lambda *a, **kw: seen.update(kw) or seen.pop("basic_auth", None))
+    assert cli.main(["dashboard"]) == 0 and "basic_auth" not in seen  # loopback: no password asked

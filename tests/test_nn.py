@@ -187,3 +187,17 @@ def test_bad_inputs_name_the_argument(digits):
         nn.MultiHeadSelfAttention(10, 3)
     with pytest.raises(InputError, match="y"):
         nn.evaluate(model, digits.x_test, digits.y_test[:-1])
+
+
+def test_a_model_file_asking_for_huge_layers_is_refused_before_allocating(tmp_path):
+    meta = {"format": "workbench.nn", "version": 1, "model": "MLP", "config": {"sizes": [64, 10**6, 10**6]}}
+    path = tmp_path / "huge.npz"
+    np.savez(path, __workbench__=np.array(json.dumps(meta)))
+    with pytest.raises(InputError, match="parameters") as err:
+        nn.load(path)
+    assert err.value.argument == "config"
+    seq = {"format": "workbench.nn", "version": 1, "model": "Sequential",
+           "config": {"layers": [{"kind": "Dense", "n_in": 10**5, "n_out": 10**5}]}}
+    np.savez(path, __workbench__=np.array(json.dumps(seq)))
+    with pytest.raises(InputError, match="parameters"):
+        nn.load(path)

@@ -182,7 +182,7 @@ def test_pruned_models_run_on_sparse_kernels(runtime, digits, fmt):
     got = m.forward(digits.x_test[:16], runtime)
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
     sparse.densify(m)
-    assert all(l.quantized is None for _, l in m.linear_layers())
+    assert all(l.product is None for _, l in m.linear_layers())
 
 
 def test_choose_format_explains_and_sweep_finds_crossover(runtime):

@@ -488,3 +488,26 @@ def test_every_int8_gemm_variant_is_exact_where_it_builds(cl_runtime, variant):
             np.testing.assert_array_equal(quant.int8_matmul(a, b, cl_runtime, **kw), quant.int8_matmul(a, b, "numpy", **kw))
     finally:
         set_quant_config(cl_runtime, None)
+
+
+def test_the_calibrator_that_ran_is_recorded():
+    """Per-channel kl on a small layer falls back to min-max: the result says so, channel by
+    channel, instead of calling min-max entropy calibration."""
+    w = RNG.standard_normal((64, 10)).astype(np.float32)  # 64 values a channel: below 16 per level at 8 bits
+    p = quant.calibrate(w, "kl", bits=8, axis=1)
+    assert p.method == "kl" and p.calibrator == "kl->minmax"
+    big = RNG.standard_normal(20000).astype(np.float32)
+    assert quant.calibrate(big, "kl", bits=8).calibrator == "kl"
+    mixed = np.concatenate([RNG.standard_normal((4096, 1)), RNG.standard_normal((4096, 1))[:64].repeat(64, 0)], 1)
+    mixed[64:, 1] = 0.0
+    assert quant.calibrate(mixed.astype(np.float32), "minmax", axis=1).calibrator == "minmax"
+
+
+def test_the_subsample_does_not_alias_with_columns():
+    """A row-major (rows, 9) im2col input: the kl/mse searches see every column about equally."""
+    from workbench.quant.calibrate import MAX_SAMPLES, subsample
+
+    rows, k = 32768, 9
+    x = np.tile(np.arange(k, dtype=np.float64), rows)  # element i belongs to column i % 9
+    counts = np.bincount(subsample(x).astype(int), minlength=k)
+    assert counts.min() > 0.9 * MAX_SAMPLES / k  # an evenly spaced subset gave 1 to 9,363

@@ -154,7 +154,7 @@ def cmd_dashboard(args) -> int:
     from .dashboards.serve import serve
 
     serve(address=args.address, port=args.port, show=args.show,
-          allow_origin=args.allow_websocket_origin)
+          allow_origin=args.allow_websocket_origin, token=args.token)
     return 0
 
 
@@ -211,7 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--address", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     s.add_argument("--port", type=int, default=5006)
     s.add_argument("--show", action="store_true", help="open a browser")
-    s.add_argument("--allow-websocket-origin", action="append", default=None, metavar="HOST[:PORT]")
+    s.add_argument("--allow-websocket-origin", action="append", default=None, metavar="HOST[:PORT]",
+                   help="origins browsers connect from (needed off loopback)")
+    s.add_argument("--token", default=None,
+                   help="password off loopback (default: WORKBENCH_DASHBOARD_TOKEN, else a generated one)")
     s.set_defaults(fn=cmd_dashboard)
 
     lab = sub.add_parser("lab", help="JupyterLab on the tutorial notebooks")

@@ -238,7 +238,7 @@ def matmul(a, b, rt: Runtime | str | None = None):
     """
     rt = resolve_rt(rt)
     on_device = cla is not None and (isinstance(a, cla.Array) or isinstance(b, cla.Array))
-    if rt.kind == "numpy":
+    if rt.is_numpy:
         a = a.get() if on_device and isinstance(a, cla.Array) else a
         b = b.get() if on_device and isinstance(b, cla.Array) else b
         a, b = as_array(a, "a"), as_array(b, "b")
@@ -314,7 +314,7 @@ def sgemm_timing(a: np.ndarray, b: np.ndarray, rt: Runtime | str | None = None, 
     a = np.ascontiguousarray(a, FLOAT)
     b = np.ascontiguousarray(b, FLOAT)
     (m, k), n = a.shape, b.shape[1]
-    if rt.kind == "numpy":
+    if rt.is_numpy:
         return rt.timeit(lambda: np.matmul(a, b), warmup=warmup, repeat=repeat, budget_s=budget_s)
     with rt.measure_lock, rt.launch_lock:  # measure before launch, everywhere: no lock cycle
         engine = gemm_engine(rt)

@@ -32,3 +32,32 @@ def positive_int(x, name: str, minimum: int = 1) -> int:
     if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < minimum:
         raise InputError(name, f"expected an integer >= {minimum}, got {x!r}")
     return int(x)
+
+
+def number(value, name: str) -> float:
+    """``value`` as a finite float; InputError naming ``name`` for a bool, a non-number, NaN or Inf."""
+    if isinstance(value, bool):
+        raise InputError(name, f"expected a number, got {value!r}")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise InputError(name, f"expected a number, got {value!r}") from None
+    if not np.isfinite(out):
+        raise InputError(name, f"expected a finite number, got {value!r}")
+    return out
+
+
+def choice(value, name: str, options) -> str:
+    """``value`` if it is one of ``options``, else InputError listing them."""
+    options = tuple(options)
+    if value not in options:
+        raise InputError(name, f"expected one of {options}, got {value!r}")
+    return value
+
+
+def is_numpy(rt) -> bool:
+    """Whether ``rt`` is the NumPy backend (the reference): the one way to ask, also for an ``rt``
+    given as a name."""
+    from .runtime import resolve_rt
+
+    return resolve_rt(rt).is_numpy

@@ -15,21 +15,10 @@ import zipfile
 import numpy as np
 
 from ..errors import InputError
-from .models import MODELS, Sequential, _sequential_from_config
+from .models import Sequential, build
 
 FORMAT, VERSION = "workbench.nn", 1
 META = "__workbench__"
-
-
-def build(kind: str, config: dict) -> Sequential:
-    if kind == "Sequential":
-        return _sequential_from_config(config.get("layers", []))
-    if kind not in MODELS:
-        raise InputError("model", f"unknown model kind {kind!r}; known: {sorted(MODELS)}")
-    try:
-        return MODELS[kind](**config)
-    except TypeError as exc:
-        raise InputError("config", f"bad configuration for {kind}: {exc}") from None
 
 
 def save(model: Sequential, path) -> str:

@@ -11,9 +11,10 @@ Two hooks serve the compression packages without subclassing:
   and ``activation(x) -> (x_q, mask)``; the forward pass uses the fake-quantized values and the
   backward pass multiplies gradients by the masks (the straight-through estimator: gradient 1
   inside the clipping range, 0 outside).
-* ``layer.quantized`` (inference on integer kernels): a callable ``(x2d, rt) -> y2d`` that
-  replaces the float product *and* bias, e.g. :class:`workbench.quant.QuantizedLinear`; the
-  sparse package uses the same hook to run a pruned layer on sparse kernels.
+* ``layer.product`` (inference on other kernels): a callable ``(x2d, rt) -> y2d`` that replaces
+  the float product *and* bias: :class:`workbench.quant.QuantizedLinear` (integer kernels),
+  :class:`workbench.sparse.model.SparseLinear` (sparse kernels). ``layer.quantized`` is the
+  old name of the same hook, kept as an alias.
 * ``layer.prune_mask`` (unstructured pruning): a 0/1 array of the weight's shape; the forward
   pass uses ``weight * mask`` and the backward pass masks the weight gradient, so pruned weights
   stay zero through fine-tuning whatever the optimizer's state. Saved with the model.
@@ -39,8 +40,17 @@ class Layer:
 
     kind = "Layer"
     fake_quant = None
-    quantized = None
+    product = None  # the replacement product (see the module docstring)
     prune_mask = None
+
+    @property
+    def quantized(self):
+        """The old name of :attr:`product` (kept for callers written against it)."""
+        return self.product
+
+    @quantized.setter
+    def quantized(self, value) -> None:
+        self.product = value
 
     def params(self) -> dict[str, np.ndarray]:
         """Trainable arrays by name (updated in place by the optimizers)."""
@@ -106,8 +116,8 @@ class Dense(Layer):
             raise InputError("x", f"{self!r} expects {self.n_in} features, got shape {x.shape}")
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.n_in)
-        if self.quantized is not None and not train:
-            return self.quantized(x2, rt).reshape(*lead, self.n_out)
+        if self.product is not None and not train:
+            return self.product(x2, rt).reshape(*lead, self.n_out)
         w = self.effective_weight()
         self._xmask = self._wmask = None
         if self.fake_quant is not None:
@@ -185,8 +195,8 @@ class Conv2d(Layer):
             raise InputError("x", f"{self!r} expects (N, {self.c_in}, H, W), got shape {x.shape}")
         cols = self.im2col(x)
         n, ho, wo, _ = self._geom
-        if self.quantized is not None and not train:
-            y = self.quantized(cols, rt)
+        if self.product is not None and not train:
+            y = self.product(cols, rt)
         else:
             w = self.weight_matrix()
             self._xmask = self._wmask = None

@@ -13,7 +13,18 @@ import numpy as np
 from ..errors import InputError
 from ..runtime import Runtime, resolve_rt
 from ..validation import as_array
-from .layers import FLOAT, Conv2d, Dense, Flatten, Layer, MaxPool2d, MultiHeadSelfAttention, ReLU, Reshape
+from .layers import (
+    FLOAT,
+    LAYERS,
+    Conv2d,
+    Dense,
+    Flatten,
+    Layer,
+    MaxPool2d,
+    MultiHeadSelfAttention,
+    ReLU,
+    Reshape,
+)
 
 
 class Sequential:
@@ -92,8 +103,6 @@ class Sequential:
 
     def copy(self) -> "Sequential":
         """An independent model with the same configuration and arrays (hooks not copied)."""
-        from .io import build
-
         other = build(self.kind, self.config())
         other.load_state(self.state())
         return other
@@ -213,8 +222,6 @@ class AttentionNet(Sequential):
 
 
 def _sequential_from_config(layers: list[dict]) -> Sequential:
-    from .layers import LAYERS
-
     built = []
     for spec in layers:
         spec = dict(spec)
@@ -228,3 +235,65 @@ def _sequential_from_config(layers: list[dict]) -> Sequential:
 
 
 MODELS = {"MLP": MLP, "ConvNet": ConvNet, "AttentionNet": AttentionNet}
+# A configuration (from a file, say) may ask for at most this many parameters: 50M float32,
+# 200 MB. Checked before anything is allocated, so a hostile file cannot exhaust memory.
+MAX_PARAMS = 50_000_000
+
+
+def _int(v, name: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer)) or int(v) != v or v < 0:
+        raise InputError("config", f"{name}: expected a non-negative integer, got {v!r}")
+    return int(v)
+
+
+def config_params(kind: str, config: dict) -> int:
+    """The number of parameters ``kind`` built from ``config`` would hold (no arrays made)."""
+    def get(key, default):
+        return config.get(key, default) if isinstance(config, dict) else default
+
+    if kind == "MLP":
+        sizes = [_int(s, "sizes") for s in get("sizes", (64, 128, 10))]
+        return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    if kind == "ConvNet":
+        shape = [_int(s, "image_shape") for s in get("image_shape", (8, 8))]
+        chans = [_int(c, "channels") for c in get("channels", (16, 32))]
+        convs = sum(a * b * 9 + b for a, b in zip([1, *chans[:-1]], chans))
+        pixels = int(np.prod(shape, dtype=np.int64)) // max(1, 4 ** len(chans))
+        return convs + (chans[-1] if chans else 1) * max(pixels, 1) * _int(get("classes", 10), "classes")
+    if kind == "AttentionNet":
+        t, f = _int(get("tokens", 8), "tokens"), _int(get("features", 8), "features")
+        d, c = _int(get("d_model", 32), "d_model"), _int(get("classes", 10), "classes")
+        return f * d + 4 * d * d + t * d * c + 6 * d
+    if kind == "Sequential":
+        total = 0
+        for spec in get("layers", []):
+            if not isinstance(spec, dict):
+                raise InputError("config", f"a layer is described by a dict, got {spec!r}")
+            if spec.get("kind") == "Dense":
+                total += _int(spec.get("n_in", 0), "n_in") * _int(spec.get("n_out", 0), "n_out")
+            elif spec.get("kind") == "Conv2d":
+                k = _int(spec.get("kernel", 3), "kernel")
+                total += _int(spec.get("c_in", 0), "c_in") * _int(spec.get("c_out", 0), "c_out") * k * k
+            elif spec.get("kind") == "MultiHeadSelfAttention":
+                total += 4 * _int(spec.get("d_model", 0), "d_model") ** 2
+        return total
+    return 0
+
+
+def build(kind: str, config: dict) -> Sequential:
+    """The model ``kind`` (a key of :data:`MODELS`, or ``"Sequential"``) from its configuration;
+    InputError for an unknown kind, a bad configuration, or one above :data:`MAX_PARAMS`."""
+    if not isinstance(config, dict):
+        raise InputError("config", f"expected a dict, got {type(config).__name__}")
+    if kind != "Sequential" and kind not in MODELS:
+        raise InputError("model", f"unknown model kind {kind!r}; known: {sorted(MODELS)}")
+    n = config_params(kind, config)
+    if n > MAX_PARAMS:
+        raise InputError("config", f"the {kind} asks for {n:,} parameters, more than the {MAX_PARAMS:,} "
+                                   "a model may have")
+    if kind == "Sequential":
+        return _sequential_from_config(config.get("layers", []))
+    try:
+        return MODELS[kind](**config)
+    except TypeError as exc:
+        raise InputError("config", f"bad configuration for {kind}: {exc}") from None

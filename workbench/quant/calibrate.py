@@ -14,7 +14,7 @@ Methods (``method=``):
   sign the search runs over that side with all ``2^b - 1`` levels; otherwise the symmetric
   threshold is used, intersected with ``[min x, max x]``. With fewer than 16 values per level
   (``16 (qmax + 1)``, e.g. a per-channel slice of a small layer) the histogram says nothing and
-  the min-max range is kept.
+  the min-max range is kept, and the result says so (``QuantParams.calibrator``: ``"kl->minmax"``).
 * ``"mse"``: a grid of 100 clipping fractions ``alpha`` in (0, 1] of the min-max range (both ends
   shrunk together when asymmetric); the one minimizing ``mean((x - fake_quantize(x))^2)`` wins.
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from ..validation import as_array
+from ..validation import as_array, choice
 from .params import QuantParams, check_axis, check_bits, params_from_range, qrange
 
 METHODS = ("minmax", "percentile", "kl", "mse")
@@ -36,8 +36,9 @@ KL_BINS = 2048
 # (a per-channel slice of a small layer) it falls back to the min-max range.
 KL_MIN_PER_LEVEL = 16
 MSE_GRID = 100
-# The kl and mse searches run on at most this many values per channel (a fixed, evenly spaced subset):
-# enough for stable thresholds and keeps the searches cheap on large activation tensors.
+# The kl and mse searches run on at most this many values per channel: a seeded random subset (an
+# evenly spaced one aliased with the columns of im2col inputs: 1 to 9,363 samples per column),
+# enough for stable thresholds, and cheap on large activation tensors.
 MAX_SAMPLES = 1 << 16
 
 
@@ -93,8 +94,23 @@ def _fq_error(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, bits: int, symmetri
     return np.mean(((q - zp) * scale - x[None, :]) ** 2, axis=1)
 
 
+def subsample(x: np.ndarray, n: int = MAX_SAMPLES) -> np.ndarray:
+    """At most ``n`` values of flat ``x``: a random subset, seeded by the size (so calibration is
+    deterministic), in the original order."""
+    if x.size <= n:
+        return x
+    return x[np.sort(np.random.default_rng(x.size).choice(x.size, n, replace=False))]
+
+
 def _range_one(x: np.ndarray, method: str, bits: int, symmetric: bool, percentile: float):
-    """(lo, hi) clipping range for one flat channel ``x`` (float64)."""
+    """(lo, hi, method that ran) for one flat channel ``x`` (float64)."""
+    lo, hi, ran = *_range_of(x, method, bits, symmetric, percentile), method
+    if method == "kl" and x.size < KL_MIN_PER_LEVEL * (qrange(bits, symmetric)[1] + 1):
+        ran = "minmax"
+    return lo, hi, ran
+
+
+def _range_of(x: np.ndarray, method: str, bits: int, symmetric: bool, percentile: float):
     lo, hi = float(x.min()), float(x.max())
     if method == "minmax":
         return lo, hi
@@ -103,8 +119,7 @@ def _range_one(x: np.ndarray, method: str, bits: int, symmetric: bool, percentil
             t = float(np.percentile(np.abs(x), percentile))
             return -t, t
         return float(np.percentile(x, 100.0 - percentile)), float(np.percentile(x, percentile))
-    if x.size > MAX_SAMPLES:  # the searches below see the extremes through lo and hi
-        x = x[np.linspace(0, x.size - 1, MAX_SAMPLES).astype(np.int64)]
+    x = subsample(x)  # the searches below see the extremes through lo and hi
     qmin, qmax = qrange(bits, symmetric)
     if method == "kl" and x.size < KL_MIN_PER_LEVEL * (qmax + 1):
         return lo, hi  # too few values to estimate a distribution: keep the full range
@@ -143,8 +158,7 @@ def calibrate(x, method: str = "minmax", bits: int = 8, symmetric: bool = True, 
     Raises :class:`InputError` for NaN/Inf or empty ``x``, ``bits`` outside 2..8, an ``axis`` out
     of range, an unknown ``method`` or a ``percentile`` outside (0, 100].
     """
-    if method not in METHODS:
-        raise InputError("method", f"expected one of {METHODS}, got {method!r}")
+    choice(method, "method", METHODS)
     bits = check_bits(bits)
     if isinstance(percentile, bool) or not isinstance(percentile, (int, float, np.floating)) \
             or not 0.0 < float(percentile) <= 100.0:
@@ -155,12 +169,16 @@ def calibrate(x, method: str = "minmax", bits: int = 8, symmetric: bool = True, 
     axis = check_axis(axis, max(x.ndim, 1))
     xd = x.astype(np.float64)
     if axis is None:
-        lo, hi = _range_one(xd.reshape(-1), method, bits, symmetric, float(percentile))
+        lo, hi, ran = _range_one(xd.reshape(-1), method, bits, symmetric, float(percentile))
+        calibrator = method if ran == method else f"{method}->{ran}"
     else:
         chans = np.moveaxis(xd, axis, 0).reshape(x.shape[axis], -1)
         ranges = [_range_one(c, method, bits, symmetric, float(percentile)) for c in chans]
         lo, hi = np.array([r[0] for r in ranges]), np.array([r[1] for r in ranges])
-    return params_from_range(lo, hi, bits, symmetric, axis, method)
+        fell = sum(r[2] != method for r in ranges)
+        calibrator = method if not fell else (f"{method}->minmax" if fell == len(ranges) else
+                                              f"{method}->minmax ({fell} of {len(ranges)} channels)")
+    return params_from_range(lo, hi, bits, symmetric, axis, method, calibrator)
 
 
 def quantization_error(x, params: QuantParams) -> float:

@@ -84,6 +84,7 @@ class GridPoint:
     float_latency_s: float
     kernel: str
     device: str
+    calibrators: str = ""  # what ran per layer where it is not the method asked for ("kl->minmax" ...)
 
     @property
     def speedup(self) -> float:
@@ -122,11 +123,20 @@ def _grid_points(model, data, rt: Runtime, calib_size: int, cells, run) -> Itera
         qm = quantize_model(model, calib, m, b, per_channel=pc, rt=rt)
         point = GridPoint(m, b, pc, qm.evaluate(data.x_test, data.y_test, rt), float_acc, qm.nbytes,
                           qm.float_nbytes, measure_latency(qm, x_lat, rt), float_lat,
-                          qm.layers[0].kernel, rt.name)
+                          qm.layers[0].kernel, rt.name, _calibrators(qm, m))
         if run is not None:
             numbers = {k: float(v) for k, v in point.as_row().items() if isinstance(v, (bool, int, float))}
-            run.log(step, **numbers, method=m)
+            run.log(step, **numbers, method=m, calibrators=point.calibrators)
         yield point
+
+
+def _calibrators(qm, method: str) -> str:
+    """"" when every layer ran ``method``, else e.g. ``"kl->minmax in 2 of 3 layers"``."""
+    fell = [r for r in qm.layers if r.calibrator and r.calibrator != method]
+    if not fell:
+        return ""
+    kinds = sorted({r.calibrator.split(" (")[0] for r in fell})
+    return f"{', '.join(kinds)} in {len(fell)} of {len(qm.layers)} layers"
 
 
 def load_grid(rt: Runtime | str | None = None, store=None) -> list[GridPoint]:
@@ -143,5 +153,6 @@ def load_grid(rt: Runtime | str | None = None, store=None) -> list[GridPoint]:
         out.append(GridPoint(method, int(v["bits"]), bool(v["per_channel"]),
                              v["accuracy"], v["float_accuracy"], int(v["nbytes"]), int(v["float_nbytes"]),
                              v["latency_s"], v["float_latency_s"],
-                             "int8_matmul" if int(v["bits"]) > 4 else "int4_gemv", rt.name))
+                             "int8_matmul" if int(v["bits"]) > 4 else "int4_gemv", rt.name,
+                             v.get("calibrators") if isinstance(v.get("calibrators"), str) else ""))
     return out

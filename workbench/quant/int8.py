@@ -198,7 +198,7 @@ def int8_matmul(a, b, rt: Runtime | str | None = None, *, zero_point_a: int = 0,
     _check_k(w.k, int(zero_point_a))
     m, n, k = a.shape[0], w.n, w.k
     ep = _epilogue_values(n, zero_point_a, scale_a, scale_b, bias, relu, out_scale, out_zero_point)
-    if rt.kind == "numpy" or m == 0 or n == 0:
+    if rt.is_numpy or m == 0 or n == 0:
         acc = (a.astype(np.float64) @ w.host.astype(np.float64)).astype(np.int32) if k else \
             np.zeros((m, n), np.int32)
         return epilogue_reference(acc, w.colsum, ep)
@@ -286,7 +286,7 @@ def int8_linear(x, act, w, scale_w, bias=None, rt: Runtime | str | None = None, 
     ep = _epilogue_values(w.n, int(act.zero_point), float(act.scale), sb, bias, relu, None, 0)
     _check_k(w.k, int(act.zero_point))
     m = x.shape[0]
-    if rt.kind == "numpy" or m == 0:
+    if rt.is_numpy or m == 0:
         return epilogue_reference(int8_matmul(quantize(x, act, rt="numpy"), w, "numpy"), w.colsum, ep)
     cfg = quant_config(rt)
     g = _geometry(cfg, m, w.n, w.k)

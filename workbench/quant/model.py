@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import InputError
 from ..nn.training import cross_entropy, evaluate, measure_latency, train  # noqa: F401 (measure_latency: re-exported)
 from ..runtime import Runtime, resolve_rt
-from ..validation import as_array
+from ..validation import as_array, choice
 from .calibrate import METHODS, calibrate
 from .int4 import Int4Weights, int4_gemv
 from .int8 import Int8Weights, int8_linear
@@ -93,6 +93,7 @@ class LayerReport:
     kernel: str
     nbytes: int
     weight_mse: float
+    calibrator: str = ""  # the weights' calibrator that ran, e.g. "kl->minmax" (see QuantParams)
 
 
 class QuantizedModel:
@@ -133,7 +134,7 @@ class QuantizedModel:
 
 
 class _Recorder:
-    """Stands in for ``layer.quantized`` during calibration: float product, inputs kept."""
+    """Stands in for ``layer.product`` during calibration: float product, inputs kept."""
 
     def __init__(self, layer):
         self.layer, self.inputs = layer, []
@@ -149,12 +150,12 @@ def layer_inputs(model, calib_x, rt: Runtime | str | None = None) -> dict[str, n
     """The (rows, K) input matrix of every linear layer's product on ``calib_x``."""
     recorders = {}
     for name, layer in model.linear_layers():
-        recorders[name] = layer.quantized = _Recorder(layer)
+        recorders[name] = layer.product = _Recorder(layer)
     try:
         model.forward(calib_x, rt)
     finally:
         for _, layer in model.linear_layers():
-            layer.quantized = None
+            layer.product = None
     return {name: np.concatenate(r.inputs) for name, r in recorders.items()}
 
 
@@ -181,11 +182,9 @@ def quantize_model(model, calib_x, method: str = "minmax", bits=8, per_channel: 
 
     Returns a :class:`QuantizedModel` that runs on the integer kernels of ``rt``.
     """
-    if method not in METHODS:
-        raise InputError("method", f"expected one of {METHODS}, got {method!r}")
+    choice(method, "method", METHODS)
     act_method = act_method or method
-    if act_method not in METHODS:
-        raise InputError("act_method", f"expected one of {METHODS}, got {act_method!r}")
+    choice(act_method, "act_method", METHODS)
     calib_x = as_array(calib_x, "calib_x", ndim=2, finite=True)
     if calib_x.shape[0] == 0:
         raise InputError("calib_x", "no calibration rows")
@@ -202,8 +201,9 @@ def quantize_model(model, calib_x, method: str = "minmax", bits=8, per_channel: 
             continue
         wparams = calibrate(w, method, bits=b, symmetric=True, axis=1 if per_channel else None)
         act = calibrate(inputs[name], act_method, bits=8, symmetric=False) if b > 4 else None
-        ql = layer.quantized = QuantizedLinear(name, w, layer.bias, wparams, act)
-        reports.append(LayerReport(name, layer.kind, w.shape, b, ql.kernel, ql.nbytes, ql.weight_mse))
+        ql = layer.product = QuantizedLinear(name, w, layer.bias, wparams, act)
+        reports.append(LayerReport(name, layer.kind, w.shape, b, ql.kernel, ql.nbytes, ql.weight_mse,
+                                   wparams.calibrator))
     return QuantizedModel(qmodel, reports, method, per_channel)
 
 
@@ -247,8 +247,7 @@ def qat_train(model, data, bits: int = 4, method: str = "mse", per_channel: bool
     receives :func:`~workbench.nn.train`'s records. Returns the quantized fine-tuned model.
     """
     bits = check_bits(bits)
-    if method not in METHODS:
-        raise InputError("method", f"expected one of {METHODS}, got {method!r}")
+    choice(method, "method", METHODS)
     act_bits = 8 if bits > 4 else None
     rt = resolve_rt(rt)
     student = model.copy()

@@ -73,6 +73,7 @@ class QuantParams:
     method: str = ""
     lo: np.ndarray | None = None
     hi: np.ndarray | None = None
+    calibrator: str = ""  # what actually ran: "kl", or "kl->minmax (7 of 10 channels)" after a fallback
 
     @property
     def per_channel(self) -> bool:
@@ -94,7 +95,7 @@ class QuantParams:
 
 
 def params_from_range(lo, hi, bits: int = 8, symmetric: bool = True, axis: int | None = None,
-                      method: str = "") -> QuantParams:
+                      method: str = "", calibrator: str = "") -> QuantParams:
     """Quantizer for the clipping range [lo, hi] (arrays of the channel shape, or scalars)."""
     bits = check_bits(bits)
     qmin, qmax = qrange(bits, symmetric)
@@ -111,7 +112,7 @@ def params_from_range(lo, hi, bits: int = 8, symmetric: bool = True, axis: int |
         zp = np.clip(qmin - np.rint(lo / safe), qmin, qmax).astype(np.int32)
     scale = np.where(scale > 0, scale, 1.0).astype(FLOAT)
     return QuantParams(scale, np.asarray(zp, np.int32), bits, axis, qmin, qmax, bool(symmetric),
-                       method, np.asarray(lo, FLOAT), np.asarray(hi, FLOAT))
+                       method, np.asarray(lo, FLOAT), np.asarray(hi, FLOAT), calibrator or method)
 
 
 def _check_params(params, x: np.ndarray) -> QuantParams:
@@ -158,7 +159,7 @@ def quantize(x, params: QuantParams, rt: Runtime | str | None = None) -> np.ndar
     rt = resolve_rt(rt)
     x = as_array(x, "x", finite=True)
     params = _check_params(params, x)
-    if rt.kind != "numpy":
+    if rt.is_opencl:
         return _elementwise(rt, "quantize", x, np.int8, params, True)
     scale, zp = params.broadcast(x.ndim)
     q = np.rint(x / scale) + zp.astype(FLOAT)
@@ -175,7 +176,7 @@ def dequantize(q, params: QuantParams, rt: Runtime | str | None = None) -> np.nd
         raise InputError("q", "values outside the int8 range")
     qa = np.ascontiguousarray(qa, np.int8)
     params = _check_params(params, qa)
-    if rt.kind != "numpy":
+    if rt.is_opencl:
         return _elementwise(rt, "dequantize", qa, FLOAT, params, False)
     scale, zp = params.broadcast(qa.ndim)
     return ((qa.astype(np.int32) - zp).astype(FLOAT) * scale).astype(FLOAT)
@@ -191,7 +192,7 @@ def fake_quantize(x, params: QuantParams, rt: Runtime | str | None = None,
     rt = resolve_rt(rt)
     x = as_array(x, "x", finite=True)
     params = _check_params(params, x)
-    if rt.kind != "numpy":
+    if rt.is_opencl:
         y = _elementwise(rt, "fake_quantize", x, FLOAT, params, True)
     else:
         scale, zp = params.broadcast(x.ndim)
@@ -223,7 +224,7 @@ def pack_int4(q, rt: Runtime | str | None = None) -> np.ndarray:
     k = qa.shape[-1]
     kb = (k + 1) // 2
     rows = int(np.prod(qa.shape[:-1], dtype=np.int64))
-    if rt.kind != "numpy" and qa.size:
+    if rt.is_opencl and qa.size:
         out = rt.empty((rows, kb), np.uint8, "packed")
         quant_program(rt).pack_int4((kb, rows), None, rt.to_device(qa.reshape(rows, k), "q").data,
                                     out.data, np.int32(k))
@@ -248,7 +249,7 @@ def unpack_int4(packed, k: int | None = None, rt: Runtime | str | None = None) -
         raise InputError("k", f"{b} bytes hold {2 * b - 1} or {2 * b} values, not {k}")
     p = np.ascontiguousarray(p)
     rows = int(np.prod(p.shape[:-1], dtype=np.int64))
-    if rt.kind != "numpy" and p.size and k:
+    if rt.is_opencl and p.size and k:
         out = rt.empty((rows, k), np.int8, "unpacked")
         quant_program(rt).unpack_int4((k, rows), None, rt.to_device(p.reshape(rows, b), "packed").data,
                                       out.data, np.int32(k))

@@ -131,7 +131,7 @@ def tune_quant(rt: Runtime | str | None = None, size: int | None = None, quick: 
     """Time every candidate on a ``size``-cubed int8 product, then the ``int4_gemv`` candidates
     on top of the best; record both bests. Returns the GEMM results best first, then the GEMV's."""
     rt = resolve_rt(rt)
-    if rt.kind == "numpy":
+    if rt.is_numpy:
         raise InputError("device", "the NumPy backend has no kernels to tune; pick an OpenCL device")
     if size is None:
         size = (1024 if quick else 4096) if rt.kind == "opencl-gpu" else (512 if quick else 1024)

@@ -185,7 +185,7 @@ def bench_lif_network(ctx: BenchContext) -> Iterator[BenchResult]:
                   "spikes": res["spikes"], "reference_neuron_steps_per_s": ref["neuron_steps_per_s"]}
         scaled = f" over {ref_steps} steps, scaled" if ref_steps != steps else ""
         ref_note = f"NumPy reference engine{scaled} ({ref['neuron_steps_per_s'] / 1e6:,.0f} M neuron-steps/s)"
-        eng = "" if rt.kind == "numpy" else (
+        eng = "" if rt.is_numpy else (
             "lif_step + propagate_csr" if rt.kind == "opencl-gpu" else "lif_block with fused delivery")
         yield _result(f"lif-network {n:,} x {synapses}", res, ref_t, ref_note, ctx, params, eng or "NumPy engine",
                       reference=f"NumPy reference engine{scaled}",

@@ -26,9 +26,9 @@ import numpy as np
 from ..errors import InputError
 from ..runtime import resolve_rt
 from ..store import resolve_store
-from ..validation import as_array, positive_int
+from ..validation import as_array, number, positive_int
 from .network import LIFLayer, PoissonGroup, SNNNetwork
-from .params import LIFParams, _number
+from .params import LIFParams
 from .stdp import STDP
 
 TRAIN_KIND = "snn-train"  # store run kind of classifier training
@@ -100,10 +100,10 @@ class SNNImageClassifier:
         positive_int(self.epochs, "epochs")
         positive_int(self.min_spikes, "min_spikes")
         for name in ("t_present", "dt", "max_rate", "w_max", "tau_m"):
-            if _number(getattr(self, name), name) <= 0:
+            if number(getattr(self, name), name) <= 0:
                 raise InputError(name, f"expected a positive value, got {getattr(self, name)}")
         for name in ("t_rest", "w_inh", "theta_plus"):
-            if _number(getattr(self, name), name) < 0:
+            if number(getattr(self, name), name) < 0:
                 raise InputError(name, f"expected a non-negative value, got {getattr(self, name)}")
         if 2 * self.max_rate * self.dt * 1e-3 > 1:  # the rate may double on a retry
             raise InputError("max_rate", f"twice {self.max_rate} Hz (a retry's rate) is above 1/dt = {1e3 / self.dt:g} Hz")

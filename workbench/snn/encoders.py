@@ -19,8 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from ..validation import as_array, positive_int
-from .params import _number
+from ..validation import as_array, number, positive_int
 from .rng import uniform
 
 
@@ -32,7 +31,7 @@ def _values(x, name: str = "x", unit_range: bool = True) -> np.ndarray:
 
 
 def _dt(dt) -> float:
-    dt = _number(dt, "dt")
+    dt = number(dt, "dt")
     if dt <= 0:
         raise InputError("dt", f"expected a positive step (ms), got {dt}")
     return dt
@@ -55,7 +54,7 @@ def rate_encode(x, n_steps: int, dt: float = 1.0, max_rate: float = 100.0, seed:
     """Poisson spike trains at ``x * max_rate`` Hz for x in [0, 1]: (n_steps, *x.shape) bool."""
     n_steps = positive_int(n_steps, "n_steps")
     dt = _dt(dt)
-    max_rate = _number(max_rate, "max_rate")
+    max_rate = number(max_rate, "max_rate")
     if max_rate < 0:
         raise InputError("max_rate", f"expected a non-negative rate (Hz), got {max_rate}")
     if max_rate * dt * 1e-3 > 1:
@@ -71,10 +70,10 @@ def latency_encode(x, n_steps: int, dt: float = 1.0, tau: float = 5.0, threshold
     n_steps = positive_int(n_steps, "n_steps")
     dt = _dt(dt)
     x = _values(x)
-    tau = _number(tau, "tau")
+    tau = number(tau, "tau")
     if tau <= 0:
         raise InputError("tau", f"expected a positive time constant (ms), got {tau}")
-    threshold = _number(threshold, "threshold")
+    threshold = number(threshold, "threshold")
     if not 0 <= threshold < 1:
         raise InputError("threshold", f"expected a value in [0, 1), got {threshold}")
     if method not in ("log", "linear"):
@@ -86,7 +85,7 @@ def latency_encode(x, n_steps: int, dt: float = 1.0, tau: float = 5.0, threshold
         else:
             t = np.where(fires, (1.0 - x) * (n_steps - 1) * dt, np.inf)
     if jitter:
-        jitter = _number(jitter, "jitter")
+        jitter = number(jitter, "jitter")
         t = np.maximum(0.0, t + np.random.default_rng(seed).normal(0.0, jitter, x.shape))
     step = np.floor(t / dt)
     out = np.zeros((n_steps, *x.shape), dtype=bool)
@@ -117,17 +116,17 @@ def population_encode(x, n_steps: int, n_fields: int = 10, lo: float = 0.0, hi: 
     n_steps = positive_int(n_steps, "n_steps")
     n_fields = positive_int(n_fields, "n_fields")
     dt = _dt(dt)
-    lo, hi = _number(lo, "lo"), _number(hi, "hi")
+    lo, hi = number(lo, "lo"), number(hi, "hi")
     if not hi > lo:
         raise InputError("hi", f"expected hi > lo, got lo={lo}, hi={hi}")
     x = _values(x, unit_range=False)
     centres = np.linspace(lo, hi, n_fields)
     if sigma is None:
         sigma = (hi - lo) / max(n_fields - 1, 1) / 1.5
-    sigma = _number(sigma, "sigma")
+    sigma = number(sigma, "sigma")
     if sigma <= 0:
         raise InputError("sigma", f"expected a positive width, got {sigma}")
-    max_rate = _number(max_rate, "max_rate")
+    max_rate = number(max_rate, "max_rate")
     if max_rate < 0 or max_rate * dt * 1e-3 > 1:
         raise InputError("max_rate", f"expected a rate in [0, 1/dt = {1e3 / dt:g}] Hz, got {max_rate:g}")
     rates = max_rate * np.exp(-((x[..., None] - centres) ** 2) / (2 * sigma ** 2))

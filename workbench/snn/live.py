@@ -34,9 +34,9 @@ import numpy as np
 from ..errors import InputError
 from ..runtime import resolve_rt
 from ..store import resolve_store
-from ..validation import positive_int
+from ..validation import number, positive_int
 from .network import LIFLayer, PoissonGroup, SNNNetwork
-from .params import LIFParams, _number
+from .params import LIFParams
 from .record import SpikeRecord
 
 SNN_KIND = "snn"  # store run kind of live simulations
@@ -103,7 +103,7 @@ class LiveNetwork:
             positive_int(value, name)
         k_exc, k_inh, k_input = min(k_exc, n_exc), min(k_inh, n_inh), min(k_input, n_input)
         for name, value in (("w_exc", w_exc), ("g", g)):
-            if _number(value, name) < 0:
+            if number(value, name) < 0:
                 raise InputError(name, f"expected a non-negative value, got {value}")
         self.trace_neurons = positive_int(trace_neurons, "trace_neurons")
         if self.trace_neurons > n_exc:
@@ -153,7 +153,7 @@ class LiveNetwork:
         for name, value in changes.items():
             if name not in KNOBS:
                 raise InputError(name, f"not a knob of the live network; knobs: {', '.join(KNOBS)}")
-            value = _number(value, name)
+            value = number(value, name)
             lo, hi = KNOB_RANGES[name]
             if not lo <= value <= hi:
                 raise InputError(name, f"expected a value in [{lo:g}, {hi:g}], got {value:g}")
@@ -199,12 +199,12 @@ class LiveNetwork:
         rolling raster scrolls at a speed one can follow. Stopped early by :meth:`stop` (which
         also cuts the pace's wait short) or by closing the generator; either way the store's run
         says ``stopped`` and keeps every chunk logged before; an error leaves it ``failed``."""
-        duration, chunk = _number(duration, "duration"), _number(chunk, "chunk")
+        duration, chunk = number(duration, "duration"), number(chunk, "chunk")
         if duration <= 0:
             raise InputError("duration", f"expected a positive duration (ms), got {duration}")
         if chunk <= 0:
             raise InputError("chunk", f"expected a positive chunk (ms), got {chunk}")
-        if pace is not None and _number(pace, "pace") <= 0:
+        if pace is not None and number(pace, "pace") <= 0:
             raise InputError("pace", f"expected a positive pace or None, got {pace}")
         self._stop.clear()
         store = resolve_store(self.store)

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
-from ..validation import as_array, positive_int
-from .params import LIFParams, _number
+from ..validation import as_array, number, positive_int
+from .params import LIFParams
 
 
 class Population:
@@ -52,8 +52,8 @@ class LIFLayer(Population):
         self.params = params
         self.bias = _per_neuron(bias, self.n, "bias")
         self.v_init = _per_neuron(params.v_rest if v_init is None else v_init, self.n, "v_init")
-        self.theta_plus = _number(theta_plus, "theta_plus")
-        self.tau_theta = _number(tau_theta, "tau_theta")
+        self.theta_plus = number(theta_plus, "theta_plus")
+        self.tau_theta = number(tau_theta, "tau_theta")
         if self.theta_plus < 0:
             raise InputError("theta_plus", f"expected a non-negative threshold step (mV), got {theta_plus}")
         if self.tau_theta <= 0:
@@ -172,7 +172,7 @@ class Projection:
 def _per_neuron(value, n: int, name: str) -> np.ndarray:
     """A finite float64 scalar (0-d) or (n,) array."""
     if np.ndim(value) == 0:
-        return np.asarray(_number(value, name), np.float64)
+        return np.asarray(number(value, name), np.float64)
     arr = as_array(value, name, dtype=np.float64, finite=True)
     if arr.shape != (n,):
         raise InputError(name, f"expected a scalar or shape ({n},), got {arr.shape}")
@@ -187,7 +187,7 @@ class SNNNetwork:
         self.populations: list[Population] = []
         self.projections: list[Projection] = []
         if dt is not None:
-            dt = _number(dt, "dt")
+            dt = number(dt, "dt")
             if dt <= 0:
                 raise InputError("dt", f"expected a positive step (ms), got {dt}")
         self._dt = dt  # else taken from the first LIF layer
@@ -255,7 +255,7 @@ class SNNNetwork:
         if delay is None:
             return 1
         if np.ndim(delay) == 0:
-            ms = _number(delay, "delay")
+            ms = number(delay, "delay")
             steps = int(round(ms / dt))
             if steps < 1:
                 raise InputError("delay", f"expected at least one step ({dt} ms), got {ms} ms")

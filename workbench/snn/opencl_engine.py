@@ -1,6 +1,6 @@
 """The OpenCL side of :class:`~workbench.snn.simulator.Simulator`: buffers and launches for
 ``kernels/lif.cl`` and ``kernels/stdp.cl``. Same steps, same order, same float32 arithmetic as
-the NumPy reference (:class:`~workbench.snn.simulator._NumpyEngine`); only the order in which
+the NumPy reference (:class:`~workbench.snn.numpy_engine.NumpyEngine`); only the order in which
 simultaneous spikes are summed differs (atomics), a last-bit difference."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from .network import LIFLayer, PoissonGroup, Projection, SpikeSource
+from .numpy_engine import ChunkData, _csc_view, _LIFConsts, _Traces
 
 F32, U32, I32 = np.float32, np.uint32, np.int32
 
@@ -80,9 +81,8 @@ class _Launch:
         return cl.enqueue_nd_range_kernel(queue, self.kernel, self.global_size, self.local_size)
 
 
-class _OpenCLEngine:
+class OpenCLEngine:
     def __init__(self, sim):
-        from .simulator import _csc_view, _LIFConsts, _Traces
 
         self._consts = _LIFConsts
         self.sim = sim
@@ -352,7 +352,7 @@ class _OpenCLEngine:
             counts = counts[0]
         else:
             counts = np.concatenate(counts)
-        rec = sim._make_record(t0, steps, per_pop, counts, v, count)
+        rec = ChunkData(t0, steps, per_pop, counts, v, count)
         # where a chunk's wall time went: queueing the launches, waiting for the device, read-back
         self.last_timing = {"enqueue_s": t_queued - t_start, "device_wait_s": t_done - t_queued,
                             "readback_s": time.perf_counter() - t_done, "steps": steps}

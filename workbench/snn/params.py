@@ -19,18 +19,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 
 from ..errors import InputError
-
-
-def _number(value, name: str) -> float:
-    if isinstance(value, bool):
-        raise InputError(name, f"expected a number, got {value!r}")
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise InputError(name, f"expected a number, got {value!r}") from None
-    if not math.isfinite(out):
-        raise InputError(name, f"expected a finite number, got {value!r}")
-    return out
+from ..validation import number
 
 
 @dataclass(frozen=True)
@@ -52,7 +41,7 @@ class LIFParams:
 
     def __post_init__(self):
         for name in ("tau_m", "v_rest", "v_reset", "v_th", "t_ref", "r_m", "dt"):
-            object.__setattr__(self, name, _number(getattr(self, name), name))
+            object.__setattr__(self, name, number(getattr(self, name), name))
         if self.tau_m <= 0:
             raise InputError("tau_m", f"expected a positive time constant (ms), got {self.tau_m}")
         if self.dt <= 0:

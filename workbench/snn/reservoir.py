@@ -17,9 +17,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import InputError
-from ..validation import as_array, positive_int
+from ..validation import as_array, number, positive_int
 from .network import LIFLayer, SNNNetwork
-from .params import LIFParams, _number
+from .params import LIFParams
 
 
 class SNNTimeSeriesPredictor:
@@ -65,11 +65,11 @@ class SNNTimeSeriesPredictor:
         positive_int(self.n_neurons, "n_neurons")
         positive_int(self.horizon, "horizon")
         positive_int(self.steps_per_sample, "steps_per_sample")
-        if not 0 < _number(self.density, "density") <= 1:
+        if not 0 < number(self.density, "density") <= 1:
             raise InputError("density", f"expected a probability in (0, 1], got {self.density}")
-        if not 0 <= _number(self.leak, "leak") < 1:
+        if not 0 <= number(self.leak, "leak") < 1:
             raise InputError("leak", f"expected a value in [0, 1), got {self.leak}")
-        if _number(self.ridge, "ridge") < 0:
+        if number(self.ridge, "ridge") < 0:
             raise InputError("ridge", f"expected a non-negative value, got {self.ridge}")
         rng = np.random.default_rng(self.seed)
         n = self.n_neurons

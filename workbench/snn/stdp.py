@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..errors import InputError
-from .params import _number
+from ..validation import number
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class STDP:
 
     def __post_init__(self):
         for name in ("a_plus", "a_minus", "tau_plus", "tau_minus", "w_min", "w_max"):
-            object.__setattr__(self, name, _number(getattr(self, name), name))
+            object.__setattr__(self, name, number(getattr(self, name), name))
         for name in ("a_plus", "a_minus"):
             if getattr(self, name) < 0:
                 raise InputError(name, f"expected a non-negative amplitude, got {getattr(self, name)}")

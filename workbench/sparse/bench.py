@@ -142,7 +142,7 @@ def spmv_profile(a, rt, repeat: int = 10, name: str | None = None):
     a = as_sparse(a)
     m, k = a.shape
     x = np.random.default_rng(0).standard_normal(k).astype(np.float32)
-    if rt.kind == "numpy":
+    if rt.is_numpy:
         t = rt.timeit(lambda: spmv(a, x, rt), repeat=repeat, budget_s=1.0)
     else:
         t = rt.timeit(SpmvProblem(a, x, rt).enqueue, warmup=1, repeat=repeat, budget_s=1.0)
@@ -162,7 +162,7 @@ def spmm_profile(a, n: int, rt, repeat: int = 5, name: str | None = None):
     a = as_sparse(a)
     m, k = a.shape
     b = np.random.default_rng(0).standard_normal((k, n)).astype(np.float32)
-    if rt.kind == "numpy":
+    if rt.is_numpy:
         t = rt.timeit(lambda: spmm(a, b, rt), repeat=repeat, budget_s=1.0)
     else:
         t = rt.timeit(SpmmProblem(a, b, rt).enqueue, warmup=1, repeat=repeat, budget_s=1.0)

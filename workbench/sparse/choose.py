@@ -55,7 +55,7 @@ def format_latencies(w, n: int, rt: Runtime | str | None = None, formats=FORMAT_
             out[fmt] = sgemm_timing(w, b, rt, repeat=repeat, budget_s=budget_s).median
             continue
         a = CSRMatrix.from_dense(w) if fmt == "csr" else BlockSparseMatrix.from_dense(w, bs)
-        if rt.kind == "numpy":
+        if rt.is_numpy:
             s = a.to_scipy()
             out[fmt] = rt.timeit(lambda: s @ b, warmup=1, repeat=repeat, budget_s=budget_s).median
         else:

@@ -1,7 +1,7 @@
 """Run a pruned model's linear layers on the sparse kernels.
 
 :func:`sparsify` attaches a :class:`SparseLinear` to each pruned Dense/Conv2d through the layers'
-inference hook (``layer.quantized``, see :mod:`workbench.nn.layers`): the forward product
+inference hook (``layer.product``, see :mod:`workbench.nn.layers`): the forward product
 ``y = x W + b`` becomes ``y^T = W^T x^T`` with ``W^T`` (out, in) stored as CSR or block-sparse
 and ``x^T`` dense, i.e. :func:`~workbench.sparse.spmm`. Training still uses the dense masked path.
 """
@@ -57,7 +57,7 @@ def sparsify(model, fmt: str = "auto", rt: Runtime | str | None = None, batch: i
             out[name] = "dense"
             continue
         choice = choose_format(w.T, rt, n=batch).format if fmt == "auto" else fmt
-        layer.quantized = None if choice == "dense" else SparseLinear(layer, choice, rt=rt)
+        layer.product = None if choice == "dense" else SparseLinear(layer, choice, rt=rt)
         out[name] = choice
     return out
 
@@ -65,5 +65,5 @@ def sparsify(model, fmt: str = "auto", rt: Runtime | str | None = None, batch: i
 def densify(model) -> None:
     """Remove the sparse inference hooks that :func:`sparsify` attached."""
     for _, layer in model.linear_layers():
-        if isinstance(layer.quantized, SparseLinear):
-            layer.quantized = None
+        if isinstance(layer.product, SparseLinear):
+            layer.product = None

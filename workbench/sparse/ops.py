@@ -282,7 +282,7 @@ def spmv(a, x, rt: Runtime | str | None = None, *, variant: str | None = None) -
     rt = resolve_rt(rt)
     a = as_sparse(a)
     x = _dense_vector(x, a.shape[1])
-    if rt.kind == "numpy":
+    if rt.is_numpy:
         return np.asarray(_scipy(a) @ x, np.float32).reshape(-1)
     with rt.launch_lock:
         return SpmvProblem(a, x, rt, variant).run()
@@ -402,7 +402,7 @@ def spmm(a, b, rt: Runtime | str | None = None) -> np.ndarray:
     rt = resolve_rt(rt)
     a = as_sparse(a)
     b = _dense_matrix(b, a.shape[1])
-    if rt.kind == "numpy":
+    if rt.is_numpy:
         return np.asarray(_scipy(a) @ b, np.float32)
     with rt.launch_lock:
         return SpmmProblem(a, b, rt).run()

@@ -99,7 +99,7 @@ class LayerErrorFigure:
 
 
 GRID_COLUMNS = ("method", "bits", "granularity", "accuracy", "delta", "kbytes", "ratio",
-                "latency_ms", "float_latency_ms", "speedup", "kernel", "color", "marker")
+                "latency_ms", "float_latency_ms", "speedup", "kernel", "ran", "color", "marker")
 
 
 class GridFigure:
@@ -114,7 +114,8 @@ class GridFigure:
                                 marker="marker", fill_alpha=0.8,
                                 legend_field="method")
         self.figure.add_tools(HoverTool(renderers=[r], tooltips=[
-            ("point", "@method @bits-bit @granularity"), ("accuracy", "@accuracy{0.0000}"),
+            ("point", "@method @bits-bit @granularity"), ("calibrator that ran", "@ran"),
+            ("accuracy", "@accuracy{0.0000}"),
             ("size", "@kbytes{0.0} kB"), ("latency", "@latency_ms{0.000} ms (float @float_latency_ms{0.000} ms)"),
             ("speedup", "@speedup{0.00}x")]))
         fmt = NumberFormatter(format="0.0000")
@@ -127,7 +128,8 @@ class GridFigure:
                 TableColumn(field="latency_ms", title="INT ms", formatter=NumberFormatter(format="0.000")),
                 TableColumn(field="float_latency_ms", title="FP32 ms", formatter=NumberFormatter(format="0.000")),
                 TableColumn(field="speedup", title="speed-up", formatter=NumberFormatter(format="0.00")),
-                TableColumn(field="kernel", title="kernel")]
+                TableColumn(field="kernel", title="kernel"),
+                TableColumn(field="ran", title="calibrator that ran")]
         self.table = DataTable(source=self.source, columns=cols, height=height, width=width + 160,
                                index_position=None)
         self.float_point = ColumnDataSource({"kbytes": [], "accuracy": []})
@@ -155,6 +157,7 @@ class GridFigure:
             rows["float_latency_ms"].append(p.float_latency_s * 1e3)
             rows["speedup"].append(p.speedup)
             rows["kernel"].append(p.kernel)
+            rows["ran"].append(f"{p.method}: {p.calibrators}" if getattr(p, "calibrators", "") else p.method)
             rows["color"].append(METHOD_COLORS[p.method])
             rows["marker"].append("circle" if p.per_channel else "square")
         if last is None:
