@@ -70,8 +70,8 @@ class QuantizationPage(pn.viewable.Viewer):
     async def _calibrate(self) -> None:
         loop = asyncio.get_running_loop()
         self.status.object = f"Calibrating every layer at {self.bits.value} bits with the four methods ..."
-        self.report = await loop.run_in_executor(None, calibration_report, self.model,
-                                                 self.data.x_train[:512], self.bits.value)
+        self.report = await loop.run_in_executor(None, lambda: calibration_report(
+            self.model, self.data.x_train[:512], bits=self.bits.value))
         with pn.io.unlocked():
             self.err_fig.set_layers(self.report, per_channel=True)
         names = [r.name for r in self.report]
@@ -93,11 +93,14 @@ class QuantizationPage(pn.viewable.Viewer):
             def draw(records: list) -> None:
                 epoch_records.extend(r for r in records if r.get("end_of_epoch"))
                 if epoch_records:
-                    self.status.object = (f"Training **{kind}** on {rt.name}: epoch {len(epoch_records)}/{epochs}, "
+                    self.status.object = (f"Training **{kind}** on {rt.name}: epoch "
+                                          f"{len(epoch_records)}/{epochs}, "
                                           f"test accuracy {epoch_records[-1].get('test_accuracy', 0):.4f}")
 
-            job = Job.from_callback(lambda emit: train(model, self.data, epochs=epochs, lr=lr, rt=rt, on_step=emit),
-                                    total=lambda rec: (rec["epoch"] + (1 if rec.get("end_of_epoch") else 0), epochs),
+            job = Job.from_callback(lambda emit: train(model, self.data, epochs=epochs, lr=lr, rt=rt,
+                                                       on_step=emit),
+                                    total=lambda rec: (rec["epoch"] + (1 if rec.get("end_of_epoch") else 0),
+                                                       epochs),
                                     label="training")
             await self.jobs.run(job, draw, label="Training")
             if job.state != "finished":
@@ -131,7 +134,8 @@ class QuantizationPage(pn.viewable.Viewer):
             def draw(points: list) -> None:
                 self.grid_fig.add_points(points)
                 p = points[-1]
-                self.status.object = (f"{p.method} {p.bits}-bit {'per-channel' if p.per_channel else 'per-tensor'}: "
+                self.status.object = (f"{p.method} {p.bits}-bit "
+                                      f"{'per-channel' if p.per_channel else 'per-tensor'}: "
                                       f"accuracy {p.accuracy:.4f}, {p.nbytes:,} bytes, "
                                       f"{p.speedup:.2f}x the FP32 forward pass")
 

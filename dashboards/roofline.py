@@ -57,7 +57,8 @@ class RooflinePage(pn.viewable.Viewer):
                 self.fig.add_points(load_profiles(rt, self.session.store))
         self.table.object = ceilings_html(ceilings)
         if ceilings is not None:
-            self.status.object = (f"Cached ceilings of **{rt.name}** ({ceilings.mode} mode, {ceilings.measured_at}); "
+            self.status.object = (f"Cached ceilings of **{rt.name}** ({ceilings.mode} mode, "
+                                  f"{ceilings.measured_at}); "
                                   "press Measure to measure again.")
         else:
             self.status.object = f"No ceilings yet for **{rt.name}**: press Measure."
@@ -86,7 +87,8 @@ class RooflinePage(pn.viewable.Viewer):
                 self.table.object = ceilings_html(ceilings, pending=CEILING_FIELDS if i < total else ())
                 self.status.object = f"Measured **{reading.name}** ({i}/{total}) ..."
 
-            job = Job(lambda: iter_ceilings(rt, quick), total=lambda item: (item[2], item[3]), label="ceilings")
+            job = Job(lambda: iter_ceilings(rt, quick), total=lambda item: (item[2], item[3]),
+                      label="ceilings")
             await self.jobs.run(job, draw, label="Measurement")
             ceilings = state.get("ceilings")
             if job.state != "finished" or ceilings is None:
@@ -117,7 +119,7 @@ class RooflinePage(pn.viewable.Viewer):
     async def _place_sgemm(self, rt, sizes) -> bool:
         def profiles():
             for n in sizes:
-                yield matmul_profile(n, n, n, rt)
+                yield matmul_profile(n, n, n, rt=rt)
 
         job = Job(profiles, total=len(sizes), label="SGEMM points")
         done = []
@@ -129,7 +131,7 @@ class RooflinePage(pn.viewable.Viewer):
 
         await self.jobs.run(job, draw, label="Placing SGEMM")
         if done:
-            save_profiles(rt, done, self.session.store, source="roofline page")
+            save_profiles(rt, done, store=self.session.store, source="roofline page")
         return job.state == "finished"
 
     def __panel__(self):

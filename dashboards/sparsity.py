@@ -49,7 +49,8 @@ class SparsityPage(pn.viewable.Viewer):
         self.final = pn.widgets.FloatSlider(label="Final sparsity", start=0.5, end=0.98, step=0.01, value=0.9,
                                             width=180)
         self.steps = pn.widgets.IntInput(label="Pruning steps", value=10, start=1, end=50, width=110)
-        self.epochs = pn.widgets.IntInput(label="Fine-tune epochs / step", value=recipe("MLP").finetune_epochs,
+        self.epochs = pn.widgets.IntInput(label="Fine-tune epochs / step",
+                                          value=recipe("MLP").finetune_epochs,
                                           start=0, end=20, width=150)
         self.scope = pn.widgets.Select(label="Scope", options=["global", "layer"], value="global", width=100)
         self.start_button = pn.widgets.Button(label="Start", color="primary", width=90)
@@ -77,7 +78,8 @@ class SparsityPage(pn.viewable.Viewer):
     def _refresh_runs(self, select=None):
         """Re-read this device's runs from the store into the dropdown and show ``select`` (else
         the newest); returns the run shown, or None when there is none."""
-        self._runs = {run["id"]: (run, steps) for run, steps in load_prune_runs(self.session.rt, self.session.store)}
+        self._runs = {run["id"]: (run, steps) for run,
+                      steps in load_prune_runs(self.session.rt, self.session.store)}
         self.stored.options = {_run_label(run, steps): rid for rid, (run, steps) in self._runs.items()}
         if not self._runs:
             self._show_steps([])
@@ -95,8 +97,8 @@ class SparsityPage(pn.viewable.Viewer):
             self.status.object = (f"Showing stored run #{rid} of **{self.session.rt.name}**. "
                                   "Press **Start** to prune a freshly trained model.")
         else:
-            self.status.object = (f"No pruning runs yet on **{self.session.rt.name}**. Press **Start** to train "
-                                  "a model and prune it gradually.")
+            self.status.object = (f"No pruning runs yet on **{self.session.rt.name}**. Press **Start** to "
+                                  f"train a model and prune it gradually.")
 
     def _show_stored(self, rid) -> None:
         if rid in self._runs:
@@ -127,9 +129,10 @@ class SparsityPage(pn.viewable.Viewer):
         try:
             model = MODELS[kind]()
             self.status.object = f"Training the dense **{kind}** on {rt.name} ({r.quick_epochs} epochs) ..."
-            trained = Job.from_callback(lambda emit: train(model, self.data, epochs=r.quick_epochs, lr=r.lr, rt=rt,
+            trained = Job.from_callback(lambda emit: train(model, self.data, epochs=r.quick_epochs, lr=r.lr,
+                                                           rt=rt,
                                                            evaluate_every_epoch=False, on_step=emit),
-                                        total=lambda rec: (rec["epoch"] + (1 if rec.get("end_of_epoch") else 0),
+                                        total=lambda rec: (rec["epoch"] + bool(rec.get("end_of_epoch")),
                                                            r.quick_epochs), label="training")
             await self.jobs.run(trained, label="Training")
             if trained.state != "finished":
@@ -167,7 +170,8 @@ class SparsityPage(pn.viewable.Viewer):
         self.layers.set_step(last)
         lat = ", ".join(f"{f} {t * 1e6:,.1f} µs" for f, t in last.latency_s.items())
         self.status.object = (f"Step {last.step}/{self.pruner.n_steps}: sparsity {last.sparsity:.3f} "
-                              f"(target {last.target:.3f}), accuracy {last.accuracy:.4f}; largest layer {lat}")
+                              f"(target {last.target:.3f}), accuracy {last.accuracy:.4f}; "
+                              f"largest layer {lat}")
 
     async def _prune(self) -> None:
         pruner, rt = self.pruner, self.session.rt
@@ -180,7 +184,8 @@ class SparsityPage(pn.viewable.Viewer):
             base = pruner.history_[0].accuracy
             last = pruner.history_[-1]
             verdict = "stopped; press **Resume** to go on" if not pruner.done else "finished and stored"
-            self.status.object = (f"Run #{pruner.run_id_} on **{rt.name}** {verdict}: sparsity {last.sparsity:.3f}, "
+            self.status.object = (f"Run #{pruner.run_id_} on **{rt.name}** {verdict}: sparsity "
+                                  f"{last.sparsity:.3f}, "
                                   f"accuracy {last.accuracy:.4f} (dense {base:.4f}, "
                                   f"{100 * (last.accuracy - base):+.2f} points).")
         self._refresh_runs(pruner.run_id_)
@@ -194,7 +199,7 @@ class SparsityPage(pn.viewable.Viewer):
         self.stop_button.disabled = True
         try:
             self.status.object = f"Timing dense, CSR and block-sparse {m}x{k} times {k}x{n} on {rt.name} ..."
-            job = Job.from_callback(lambda emit: crossover_sweep(m, k, n, rt, repeat=3), label="sweep")
+            job = Job.from_callback(lambda emit: crossover_sweep(m, k, n, rt=rt, repeat=3), label="sweep")
             await self.jobs.run(job, label="Sweep")
             if job.error is not None:
                 return
@@ -204,7 +209,8 @@ class SparsityPage(pn.viewable.Viewer):
             with pn.io.unlocked():
                 self.sweep.set_rows(result["points"])
             cross = result["crossover"]
-            said = ", ".join(f"{f.upper()} {'from %.2f' % c if c is not None else 'never'}" for f, c in cross.items())
+            said = ", ".join(f"{f.upper()} {'from %.2f' % c if c is not None else 'never'}" for f,
+                             c in cross.items())
             self.status.object = f"Crossover on **{rt.name}** for {m}x{k} · {k}x{n}: {said}."
         finally:
             self._busy(False)

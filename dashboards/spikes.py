@@ -58,17 +58,22 @@ class SpikesPage(pn.viewable.Viewer):
         self.clf: SNNImageClassifier | None = None
         # -- network controls
         lo, hi = KNOB_RANGES["tau_m"]
-        self.tau = pn.widgets.FloatSlider(label="Membrane tau (ms)", start=lo, end=60.0, step=1.0, value=20.0, width=190)
+        self.tau = pn.widgets.FloatSlider(label="Membrane tau (ms)", start=lo, end=60.0, step=1.0, value=20.0,
+                                          width=190)
         lo, hi = KNOB_RANGES["v_th"]
-        self.v_th = pn.widgets.FloatSlider(label="Threshold (mV)", start=lo, end=hi, step=0.5, value=-50.0, width=190)
+        self.v_th = pn.widgets.FloatSlider(label="Threshold (mV)", start=lo, end=hi, step=0.5, value=-50.0,
+                                           width=190)
         lo, hi = KNOB_RANGES["input_rate"]
-        self.rate = pn.widgets.FloatSlider(label="Input rate (Hz)", start=lo, end=60.0, step=1.0, value=20.0, width=190)
+        self.rate = pn.widgets.FloatSlider(label="Input rate (Hz)", start=lo, end=60.0, step=1.0, value=20.0,
+                                           width=190)
         lo, hi = KNOB_RANGES["inhibition"]
-        self.inhibition = pn.widgets.FloatSlider(label="Inhibition (x g)", start=lo, end=hi, step=0.05, value=1.0,
+        self.inhibition = pn.widgets.FloatSlider(label="Inhibition (x g)", start=lo, end=hi, step=0.05,
+                                                 value=1.0,
                                                  width=190)
         self.size = pn.widgets.Select(label="Network", options=list(SIZES), value="1,000 neurons", width=150)
         self.pace = pn.widgets.Select(label="Pace", options=list(PACES), value="real time", width=160)
-        self.duration = pn.widgets.FloatInput(label="Run for (s)", value=10.0, start=0.1, end=600.0, step=1.0, width=100)
+        self.duration = pn.widgets.FloatInput(label="Run for (s)", value=10.0, start=0.1, end=600.0, step=1.0,
+                                              width=100)
         self.start_button = pn.widgets.Button(label="Start", color="primary", width=90)
         self.stop_button = pn.widgets.Button(label="Stop", color="warning", width=90, disabled=True)
         self.continue_button = pn.widgets.Button(label="Continue", color="success", width=90, disabled=True)
@@ -84,8 +89,10 @@ class SpikesPage(pn.viewable.Viewer):
         self.hist = RateHistogramFigure(height=260, width=560, groups=groups)
         self.history = RunHistoryFigure(height=240, width=560)
         # -- STDP controls
-        self.n_neurons = pn.widgets.IntSlider(label="Excitatory neurons", start=16, end=400, step=4, value=100, width=190)
-        self.images = pn.widgets.IntInput(label="Training images", value=400, start=20, end=1347, step=50, width=130)
+        self.n_neurons = pn.widgets.IntSlider(label="Excitatory neurons", start=16, end=400, step=4,
+                                              value=100, width=190)
+        self.images = pn.widgets.IntInput(label="Training images", value=400, start=20, end=1347, step=50,
+                                          width=130)
         self.epochs = pn.widgets.IntInput(label="Epochs", value=1, start=1, end=5, width=90)
         self.train_button = pn.widgets.Button(label="Train", color="primary", width=90)
         self.train_stop = pn.widgets.Button(label="Stop training", color="warning", width=120, disabled=True)
@@ -112,7 +119,8 @@ class SpikesPage(pn.viewable.Viewer):
                 "inhibition": self.inhibition.value}
 
     def _refresh_runs(self, select=None):
-        self._runs = {run["id"]: (run, chunks) for run, chunks in load_snn_runs(self.session.rt, self.session.store)}
+        self._runs = {run["id"]: (run, chunks) for run,
+                      chunks in load_snn_runs(self.session.rt, self.session.store)}
 
         def label(run, chunks):
             p = run["params"]
@@ -138,21 +146,23 @@ class SpikesPage(pn.viewable.Viewer):
     def _load_stored(self) -> None:
         rid = self._refresh_runs()
         name = self.session.rt.name
-        self.status.object = (f"Showing the rates of stored run #{rid} on **{name}**. Press **Start** to run the "
-                              "network live." if rid is not None else
-                              f"No network runs yet on **{name}**. Press **Start** to run the network live; move "
-                              "the sliders while it runs.")
+        self.status.object = (f"Showing the rates of stored run #{rid} on **{name}**. Press **Start** to "
+                              f"run the network live." if rid is not None else
+                              f"No network runs yet on **{name}**. Press **Start** to run the network live; "
+                              f"move the sliders while it runs.")
         self._list_training()
 
     def _list_training(self) -> None:
         lines = []
         for run in self.session.store.runs(TRAIN_KIND, device=self.session.rt)[:5]:
             p = run["params"]
-            m = {k: v for row in self.session.store.metrics(run["id"]) for k, v in row.items() if v is not None}
+            m = {k: v for row in self.session.store.metrics(run["id"]) for k,
+                 v in row.items() if v is not None}
             acc = f", test accuracy {m['test_accuracy']:.3f}" if "test_accuracy" in m else ""
-            lines.append(f"- #{run['id']} {_when(run['started_at'])}: {p['n_neurons']} neurons, {p['images']} "
-                         f"images x {p['epochs']} epochs, {run['status']}{acc}")
-        self.train_runs.object = ("**Stored training runs on this device**\n\n" + "\n".join(lines)) if lines else ""
+            lines.append(f"- #{run['id']} {_when(run['started_at'])}: {p['n_neurons']} neurons, "
+                         f"{p['images']} images x {p['epochs']} epochs, {run['status']}{acc}")
+        heading = "**Stored training runs on this device**\n\n"
+        self.train_runs.object = heading + "\n".join(lines) if lines else ""
 
     # -- the live network ---------------------------------------------------------------------------
     def _on_knob(self, knob: str, value: float) -> None:
@@ -176,7 +186,7 @@ class SpikesPage(pn.viewable.Viewer):
         self.status.object = f"Building a {n_exc + n_inh:,}-neuron network on {rt.name} ..."
         try:
             self.live = await asyncio.get_running_loop().run_in_executor(None, lambda: LiveNetwork(
-                n_exc, n_inh, n_input, rt=rt, store=self.session.store, **self._knobs()))
+                n_exc, n_inh, n_input=n_input, rt=rt, store=self.session.store, **self._knobs()))
             with pn.io.unlocked():
                 for fig in (self.raster, self.pop_rate, self.traces):
                     fig.clear()
@@ -227,8 +237,8 @@ class SpikesPage(pn.viewable.Viewer):
         await self.jobs.run(job, self._draw_chunks, label="Run")
         if job.error is None:
             verdict = "stopped; press **Continue** to go on" if live.status_ == "stopped" else live.status_
-            self.status.object = (f"Run #{live.run_id_} {verdict} at t = {live.t_ms * 1e-3:.1f} s: every chunk is in "
-                                  f"the store (rates and the slider values in force).")
+            self.status.object = (f"Run #{live.run_id_} {verdict} at t = {live.t_ms * 1e-3:.1f} s: every "
+                                  f"chunk is in the store (rates and the slider values in force).")
         self._refresh_runs(live.run_id_)
 
     # -- STDP digits ------------------------------------------------------------------------------
@@ -250,8 +260,8 @@ class SpikesPage(pn.viewable.Viewer):
             info = reports[-1]
             self.fields.set_weights(info["weights"], note=f"epoch {info['epoch'] + 1}, image {info['image']}")
             self.train_status.object = (f"Epoch {info['epoch'] + 1}/{clf.epochs}, image {info['image']}/"
-                                        f"{info['images']}: {info['spikes']:.1f} excitatory spikes per image, "
-                                        f"mean threshold +{float(np.mean(info['theta'])):.2f} mV")
+                                        f"{info['images']}: {info['spikes']:.1f} excitatory spikes per "
+                                        f"image, mean threshold +{float(np.mean(info['theta'])):.2f} mV")
 
         job = Job(lambda: clf.iter_fit(x, y, report_every=10, store=store, validation=val,
                                        test=(data.x_test, data.y_test)),
@@ -265,11 +275,12 @@ class SpikesPage(pn.viewable.Viewer):
                     self.fields.set_weights(clf.weights_, labels=clf.assignments_, note="labelled")
                 self.train_status.object = (
                     f"Run #{clf.run_id_} finished and stored: test accuracy **{m['test_accuracy']:.3f}** "
-                    f"({len(data.x_test)} images), validation {m['validation_accuracy']:.3f} ({n_val} held-out "
-                    f"training images), train {m['train_accuracy']:.3f}. The digit in each tile is the class its "
-                    "neuron was assigned.")
+                    f"({len(data.x_test)} images), validation {m['validation_accuracy']:.3f} "
+                    f"({n_val} held-out training images), train {m['train_accuracy']:.3f}. "
+                    f"The digit in each tile is the class its neuron was assigned.")
             elif job.error is None:
-                self.train_status.object = f"Run #{clf.run_id_} stopped and stored after {len(clf.history_)} images."
+                self.train_status.object = (f"Run #{clf.run_id_} stopped and stored after "
+                                            f"{len(clf.history_)} images.")
         finally:
             self.train_button.disabled, self.train_stop.disabled = False, True
             self._list_training()
@@ -282,21 +293,24 @@ class SpikesPage(pn.viewable.Viewer):
     def __panel__(self):
         return pn.Column(
             pn.pane.Markdown(
-                "## Spikes\nA balanced network of excitatory and inhibitory LIF neurons driven by Poisson input, "
-                "simulated on this device while you watch. Move the sliders while it runs: they reach the "
-                "simulation at its next 100 ms chunk, without a restart. Less inhibition lets excitation win "
-                "(fast, synchronous bursts); more input or a lower threshold raises the rates."),
+                "## Spikes\nA balanced network of excitatory and inhibitory LIF neurons driven by "
+                "Poisson input, simulated on this device while you watch. Move the sliders while it "
+                "runs: they reach the simulation at its next 100 ms chunk, without a restart. Less "
+                "inhibition lets excitation win (fast, synchronous bursts); more input or a lower "
+                "threshold raises the rates."),
             pn.Row(self.tau, self.v_th, self.rate, self.inhibition),
-            pn.Row(self.size, self.pace, self.duration, self.start_button, self.stop_button, self.continue_button),
+            pn.Row(self.size, self.pace, self.duration, self.start_button, self.stop_button,
+                   self.continue_button),
             self.stored,
             pn.Row(self.status, self.jobs.widgets()),
             pn.Row(pn.Column(pn.pane.Bokeh(self.raster.figure), pn.pane.Bokeh(self.pop_rate.figure)),
                    pn.Column(pn.pane.Bokeh(self.traces.figure), pn.pane.Bokeh(self.hist.figure))),
             pn.pane.Bokeh(self.history.figure),
             pn.pane.Markdown(
-                "### Learning digits with STDP\nDiehl & Cook's network: Poisson pixels into excitatory neurons "
-                "with plastic synapses, lateral inhibition and adaptive thresholds; no labels, no backprop. "
-                "Watch each neuron's receptive field (its input weights as an 8x8 image) form."),
+                "### Learning digits with STDP\nDiehl & Cook's network: Poisson pixels into "
+                "excitatory neurons with plastic synapses, lateral inhibition and adaptive thresholds; "
+                "no labels, no backprop. Watch each neuron's receptive field (its input weights as an "
+                "8x8 image) form."),
             pn.Row(self.n_neurons, self.images, self.epochs, self.train_button, self.train_stop),
             pn.Row(self.train_status, self.train_jobs.widgets()),
             pn.Row(pn.pane.Bokeh(self.fields.figure), self.train_runs),

@@ -187,7 +187,8 @@ def test_spikes_page_streams_takes_a_slider_stops_and_trains(server, page, tmp_p
         return store.metrics(runs[0]["id"]) if runs else []
 
     def shown_t() -> float:  # the simulated time the page shows
-        m = re.search(r"t = (\d+\.\d) s ·", page.get_by_text(re.compile(r"t = \d+\.\d s ·")).first.inner_text())
+        m = re.search(r"t = (\d+\.\d) s ·",
+                      page.get_by_text(re.compile(r"t = \d+\.\d s ·")).first.inner_text())
         return float(m.group(1)) if m else 0.0
 
     time.sleep(3.0)
@@ -224,7 +225,8 @@ def test_spikes_page_streams_takes_a_slider_stops_and_trains(server, page, tmp_p
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("finished and stored: test accuracy").wait_for(timeout=120000)
     assert page.locator("canvas").count() >= 6  # raster, rate, traces, histogram, history, fields
-    page.screenshot(path=os.environ.get("WB_SHOT_SPIKES_TRAIN", str(tmp_path / "spikes-train.png")), full_page=True)
+    page.screenshot(path=os.environ.get("WB_SHOT_SPIKES_TRAIN", str(tmp_path / "spikes-train.png")),
+                    full_page=True)
     page.reload()  # both runs are in the store
     page.get_by_text("Showing the rates of stored run").first.wait_for(timeout=30000)
     page.get_by_text("Stored training runs on this device").first.wait_for(timeout=30000)

@@ -60,7 +60,7 @@ def test_dashboard_binds_loopback_by_default():
 
 
 def test_dashboard_off_loopback_needs_origins_and_a_password(capsys, monkeypatch):
-    import panel as pn
+    pn = pytest.importorskip("panel")  # make test installs it; the GPU machine's wheels do not
 
     assert cli.main(["dashboard", "--address", "0.0.0.0"]) == 2  # no origins: refused
     assert "allow-websocket-origin" in capsys.readouterr().err

@@ -85,8 +85,9 @@ def test_sparsity_page_prunes_stops_resumes_and_reloads(runtime, tmp_path, monke
 
     async def start_then_stop():  # Stop pressed while the second step runs
         task = asyncio.ensure_future(page._on_start())
-        while page.pruner is None or page.pruner.step_ < 2:
+        while not task.done() and (page.pruner is None or page.pruner.step_ < 2):
             await asyncio.sleep(0.01)
+        assert not task.done(), page.status.object  # a failed job ends the task: say why
         page._on_stop()
         await task
 
@@ -123,11 +124,13 @@ def test_spikes_page_runs_live_takes_sliders_stops_continues_and_trains(runtime,
 
     async def start_move_stop():  # a slider moved, then Stop, while it runs
         task = asyncio.ensure_future(page._on_start())
-        while page.live is None or page.live.chunks_done_ < 3:
+        while not task.done() and (page.live is None or page.live.chunks_done_ < 3):
             await asyncio.sleep(0.005)
+        assert not task.done(), page.status.object
         page.inhibition.value = 0.5
-        while page.live.chunks_done_ < 6:
+        while not task.done() and page.live.chunks_done_ < 6:
             await asyncio.sleep(0.005)
+        assert not task.done(), page.status.object
         at_stop = page.live.chunks_done_
         page._on_stop()
         await task
@@ -161,8 +164,9 @@ def test_spikes_page_runs_live_takes_sliders_stops_continues_and_trains(runtime,
 
     async def train_then_stop():
         task = asyncio.ensure_future(page._on_train())
-        while page.clf is None or not getattr(page.clf, "history_", None) or len(page.clf.history_) < 5:
+        while not task.done() and (page.clf is None or len(getattr(page.clf, "history_", None) or []) < 5):
             await asyncio.sleep(0.005)
+        assert not task.done(), page.train_status.object
         page._on_train_stop()
         await task
 

@@ -33,7 +33,8 @@ def _imports(path: Path, name: str, modules: set[str]) -> set[str]:
             else:
                 target = node.module or ""
             # ``from . import x``: the module x, not the package; ``from .m import x``: m (or m.x)
-            candidates = ([] if node.module is None else [target]) + [f"{target}.{a.name}" for a in node.names]
+            candidates = (([] if node.module is None else [target])
+                          + [f"{target}.{a.name}" for a in node.names])
         elif isinstance(node, ast.Import):
             candidates = [a.name for a in node.names]
         else:

@@ -89,7 +89,8 @@ def test_forward_backward_agree_across_backends(cl_runtime, digits):
             assert diff <= 1e-4 * float(np.linalg.norm(grads_ref[f"{n}.{p}"])) + 1e-6 * scale, (n, p, diff)
         if model.kind == "AttentionNet":
             key_bias = next(l for n, l, _ in model.parameters() if n.endswith(".k"))
-            for grad in (key_bias.grads["bias"], grads_ref[[k for k in grads_ref if k.endswith(".k.bias")][0]]):
+            for grad in (key_bias.grads["bias"],
+                         grads_ref[[k for k in grads_ref if k.endswith(".k.bias")][0]]):
                 assert float(np.linalg.norm(grad)) <= 1e-6 * scale  # the analytic zero, on both backends
 
 
@@ -98,7 +99,7 @@ def test_default_mlp_reaches_96_percent_quickly(digits):
     t0 = time.perf_counter()
     history = nn.train(model, digits, epochs=20, rt="numpy")
     elapsed = time.perf_counter() - t0
-    acc = nn.evaluate(model, digits.x_test, digits.y_test, "numpy")
+    acc = nn.evaluate(model, digits.x_test, digits.y_test, rt="numpy")
     assert acc >= 0.96, acc
     assert history[-1]["test_accuracy"] == pytest.approx(acc)
     assert elapsed < 60  # the 10 s target is checked in benchmarks, not here
@@ -108,15 +109,15 @@ def test_default_mlp_reaches_96_percent_quickly(digits):
 def test_convnet_reaches_97_percent(digits):
     model = nn.ConvNet()
     nn.train(model, digits, epochs=20, rt="numpy")
-    assert nn.evaluate(model, digits.x_test, digits.y_test, "numpy") >= 0.97
+    assert nn.evaluate(model, digits.x_test, digits.y_test, rt="numpy") >= 0.97
 
 
 def test_training_on_opencl_matches_numpy_accuracy(cl_runtime, digits):
     a, b = nn.MLP(), nn.MLP()
     nn.train(a, digits, epochs=3, rt="numpy")
     nn.train(b, digits, epochs=3, rt=cl_runtime)
-    acc_a = nn.evaluate(a, digits.x_test, digits.y_test, "numpy")
-    acc_b = nn.evaluate(b, digits.x_test, digits.y_test, cl_runtime)
+    acc_a = nn.evaluate(a, digits.x_test, digits.y_test, rt="numpy")
+    acc_b = nn.evaluate(b, digits.x_test, digits.y_test, rt=cl_runtime)
     assert abs(acc_a - acc_b) <= 0.01
     assert rel_error(b.layers[0].weight, a.layers[0].weight) < 1e-3
 
@@ -144,7 +145,8 @@ def test_save_load_round_trip(tmp_path, digits):
         path = nn.save(model, tmp_path / model.kind)
         back = nn.load(path)
         assert type(back) is type(model) and back.config() == model.config()
-        np.testing.assert_array_equal(back.forward(digits.x_test, "numpy"), model.forward(digits.x_test, "numpy"))
+        np.testing.assert_array_equal(back.forward(digits.x_test, "numpy"),
+                                      model.forward(digits.x_test, "numpy"))
 
 
 def test_load_refuses_foreign_and_pickled_files(tmp_path):

@@ -165,8 +165,10 @@ def test_quantize_ops_match_reference(cl_runtime, axis, symmetric):
     p = quant.calibrate(x, "mse", bits=5, symmetric=symmetric, axis=axis)
     q_ref = quant.quantize(x, p, rt="numpy")
     np.testing.assert_array_equal(quant.quantize(x, p, rt=cl_runtime), q_ref)
-    np.testing.assert_array_equal(quant.dequantize(q_ref, p, rt=cl_runtime), quant.dequantize(q_ref, p, rt="numpy"))
-    np.testing.assert_array_equal(quant.fake_quantize(x, p, rt=cl_runtime), quant.fake_quantize(x, p, rt="numpy"))
+    np.testing.assert_array_equal(quant.dequantize(q_ref, p, rt=cl_runtime),
+                                  quant.dequantize(q_ref, p, rt="numpy"))
+    np.testing.assert_array_equal(quant.fake_quantize(x, p, rt=cl_runtime),
+                                  quant.fake_quantize(x, p, rt="numpy"))
 
 
 @pytest.mark.parametrize("axis", [None, 1])
@@ -208,7 +210,7 @@ def test_int8_matmul_is_exact(runtime, m, n, k):
     a = RNG.integers(-128, 128, (m, k)).astype(np.int8)
     b = RNG.integers(-128, 128, (k, n)).astype(np.int8)
     ref = a.astype(np.int64) @ b.astype(np.int64)
-    c = quant.int8_matmul(a, b, runtime)
+    c = quant.int8_matmul(a, b, rt=runtime)
     assert c.dtype == np.int32 and c.shape == (m, n)
     np.testing.assert_array_equal(c, ref)
 
@@ -218,7 +220,8 @@ def test_int8_matmul_extremes_exact(runtime):
     a = np.full((9, k), -128, np.int8)
     b = np.full((k, 20), -128, np.int8)
     b[::3] = 127
-    np.testing.assert_array_equal(quant.int8_matmul(a, b, runtime), a.astype(np.int64) @ b.astype(np.int64))
+    np.testing.assert_array_equal(quant.int8_matmul(a, b, rt=runtime),
+                                  a.astype(np.int64) @ b.astype(np.int64))
 
 
 @pytest.mark.parametrize("out_scale", [None, 0.37])
@@ -229,8 +232,8 @@ def test_int8_matmul_fused_epilogue_matches_reference(runtime, out_scale):
     kw = dict(zero_point_a=-7, scale_a=0.013, scale_b=RNG.uniform(0.001, 0.01, n).astype(np.float32),
               bias=RNG.standard_normal(n).astype(np.float32), relu=True, out_scale=out_scale,
               out_zero_point=3 if out_scale else 0)
-    ref = quant.int8_matmul(a, b, "numpy", **kw)
-    got = quant.int8_matmul(a, b, runtime, **kw)
+    ref = quant.int8_matmul(a, b, rt="numpy", **kw)
+    got = quant.int8_matmul(a, b, rt=runtime, **kw)
     assert got.dtype == ref.dtype == (np.int8 if out_scale else np.float32)
     np.testing.assert_array_equal(got, ref)
     # and the float epilogue is what it says
@@ -248,9 +251,9 @@ def test_int4_gemv_matches_reference(runtime, m, n, k):
     bias = RNG.standard_normal(n).astype(np.float32)
     packed = quant.pack_int4(q)
     expect = x.astype(np.float64) @ (q * scales[:, None]).T.astype(np.float64) + bias
-    y = quant.int4_gemv(x, packed, scales, runtime, k=k, bias=bias)
+    y = quant.int4_gemv(x, packed, scales=scales, rt=runtime, k=k, bias=bias)
     assert y.shape == (m, n) and rel_error(y, expect) < 1e-5
-    y1 = quant.int4_gemv(x[0], packed, scales, runtime, k=k)
+    y1 = quant.int4_gemv(x[0], packed, scales=scales, rt=runtime, k=k)
     assert y1.shape == (n,)
 
 
@@ -280,7 +283,7 @@ def test_every_int4_gemv_path_matches_reference(cl_runtime, path, magnitude):
         x[1] = 0.0  # an all-zero row
         x[3] = np.abs(x[3]) + magnitude  # all positive: the 8 sum x correction is large
         expect = x.astype(np.float64) @ (q * scales[:, None]).T.astype(np.float64)
-        y = quant.int4_gemv(x, quant.pack_int4(q), scales, cl_runtime, k=k)
+        y = quant.int4_gemv(x, quant.pack_int4(q), scales=scales, rt=cl_runtime, k=k)
         assert np.all(y[1] == 0.0)
         assert rel_error(y, expect) < 1e-5
     finally:
@@ -308,9 +311,9 @@ def test_integer_kernels_bad_input():
     with pytest.raises(InputError, match="scale_b"):
         quant.int8_matmul(a, np.zeros((3, 2), np.int8), scale_a=0.1)
     with pytest.raises(InputError, match="x"):
-        quant.int4_gemv(np.zeros(5), np.zeros((2, 2), np.uint8), np.ones(2))
+        quant.int4_gemv(np.zeros(5), np.zeros((2, 2), np.uint8), scales=np.ones(2))
     with pytest.raises(InputError, match="scales"):
-        quant.int4_gemv(np.zeros(4), np.zeros((2, 2), np.uint8), np.ones(3))
+        quant.int4_gemv(np.zeros(4), np.zeros((2, 2), np.uint8), scales=np.ones(3))
 
 
 # -- quantized models ---------------------------------------------------------------------------------
@@ -331,7 +334,7 @@ def test_int8_per_channel_ptq_within_half_a_point(trained, kind):
     ds, models = trained
     model = models[kind]
     base = nn.evaluate(model, ds.x_test, ds.y_test)
-    qm = quant.quantize_model(model, ds.x_train[:512], "minmax", 8, per_channel=True)
+    qm = quant.quantize_model(model, ds.x_train[:512], method="minmax", bits=8, per_channel=True)
     assert all(r.kernel == "int8_matmul" for r in qm.layers)
     # the integer model is not the float one under another name
     assert not np.array_equal(qm.forward(ds.x_test[:32]), model.forward(ds.x_test[:32], "numpy"))
@@ -349,12 +352,13 @@ def test_quantized_model_runs_the_integer_path_bit_exact(trained, cl_runtime, mo
     x = ds.x_test[:64]
     for model in models.values():
         float_out = model.forward(x, "numpy")
-        qm = quant.quantize_model(model, ds.x_train[:256], "mse", 8)
-        q4 = quant.quantize_model(model, ds.x_train[:256], "mse", 4)
+        qm = quant.quantize_model(model, ds.x_train[:256], method="mse", bits=8)
+        q4 = quant.quantize_model(model, ds.x_train[:256], method="mse", bits=4)
         ref8, ref4 = qm.forward(x, "numpy"), q4.forward(x, "numpy")
         assert {r.kernel for r in q4.layers} == {"int4_gemv"}
         with monkeypatch.context() as m:
-            m.setattr(layers, "matmul", lambda *a, **k: (_ for _ in ()).throw(AssertionError("float product ran")))
+            m.setattr(layers, "matmul", lambda *a,
+                      **k: (_ for _ in ()).throw(AssertionError("float product ran")))
             out8, out4 = qm.forward(x, cl_runtime), q4.forward(x, cl_runtime)
         np.testing.assert_array_equal(out8, ref8)
         assert rel_error(out4, ref4) < 1e-5
@@ -365,8 +369,8 @@ def test_per_channel_layer_error_not_above_per_tensor(trained):
     ds, models = trained
     for model in models.values():
         for bits in (4, 8):
-            pc = quant.quantize_model(model, ds.x_train[:256], "minmax", bits, per_channel=True)
-            pt = quant.quantize_model(model, ds.x_train[:256], "minmax", bits, per_channel=False)
+            pc = quant.quantize_model(model, ds.x_train[:256], method="minmax", bits=bits, per_channel=True)
+            pt = quant.quantize_model(model, ds.x_train[:256], method="minmax", bits=bits, per_channel=False)
             for a, b in zip(pc.layers, pt.layers):
                 assert a.weight_mse <= b.weight_mse * 1.0001, (model.kind, a.name, bits)
 
@@ -401,7 +405,7 @@ def test_quantize_model_bad_input(trained):
     ds, models = trained
     model = models["MLP"]
     with pytest.raises(InputError, match="method"):
-        quant.quantize_model(model, ds.x_train[:10], "median")
+        quant.quantize_model(model, ds.x_train[:10], method="median")
     with pytest.raises(InputError, match="bits"):
         quant.quantize_model(model, ds.x_train[:10], bits=12)
     with pytest.raises(InputError, match="bits"):
@@ -422,13 +426,15 @@ def test_int4_prepare_x_on_the_device_matches_its_reference(cl_runtime):
         pytest.skip("device has no subnormal floats")
     base = quant_config(cl_runtime)
     keep = {k: v for k, v in base.params.items() if k not in ("WG", "ROWS", "GEMV_ROWS", "UNPACK_DENORMAL")}
-    set_quant_config(cl_runtime, QuantConfig(base.variant, {**keep, "WG": 64, "ROWS": 4, "UNPACK_DENORMAL": 1},
+    set_quant_config(cl_runtime, QuantConfig(base.variant, {**keep, "WG": 64, "ROWS": 4,
+                                                            "UNPACK_DENORMAL": 1},
                                              base.dot))
     try:
         k = 1000
         x = np.stack([RNG.standard_normal(k) * 1e-30, RNG.standard_normal(k) + 3.0, np.zeros(k),
                       RNG.standard_normal(k) * 1e30]).astype(np.float32)
-        w = Int4Weights(quant.pack_int4(RNG.integers(-8, 8, (5, k)).astype(np.int8)), np.ones(5, np.float32), k)
+        w = Int4Weights(quant.pack_int4(RNG.integers(-8, 8, (5, k)).astype(np.int8)), np.ones(5, np.float32),
+                        k=k)
         prob = Int4Problem(x, w, cl_runtime)
         prob.run().get()
         scaled, info = subnormal_prescale(x, w.kq)
@@ -456,10 +462,10 @@ def test_int8_overflow_bound_counts_the_zero_point(runtime):
     k = MAX_K_ZERO_POINT
     a = np.full((1, k), 127, np.int8)
     b = np.full((k, 1), -128, np.int8)
-    got = quant.int8_matmul(a, b, runtime, zero_point_a=-128, scale_a=1.0, scale_b=1.0)
+    got = quant.int8_matmul(a, b, rt=runtime, zero_point_a=-128, scale_a=1.0, scale_b=1.0)
     assert float(got[0, 0]) == float(np.float32(255 * -128 * k))
     with pytest.raises(InputError) as err:
-        quant.int8_matmul(np.full((1, 70_000), 127, np.int8), np.full((70_000, 1), 127, np.int8), runtime,
+        quant.int8_matmul(np.full((1, 70_000), 127, np.int8), np.full((70_000, 1), 127, np.int8), rt=runtime,
                           zero_point_a=-128, scale_a=1.0, scale_b=1.0)
     assert err.value.argument == "zero_point_a"
 
@@ -483,9 +489,11 @@ def test_every_int8_gemm_variant_is_exact_where_it_builds(cl_runtime, variant):
         for m, n, k in [(1, 1, 1), (37, 70, 129), (130, 65, 2100)]:
             a = RNG.integers(-128, 128, (m, k)).astype(np.int8)
             b = RNG.integers(-128, 128, (k, n)).astype(np.int8)
-            np.testing.assert_array_equal(quant.int8_matmul(a, b, cl_runtime), a.astype(np.int64) @ b.astype(np.int64))
+            np.testing.assert_array_equal(quant.int8_matmul(a, b, rt=cl_runtime),
+                                          a.astype(np.int64) @ b.astype(np.int64))
             kw = dict(zero_point_a=5, scale_a=0.02, scale_b=np.full(n, 0.003, np.float32), relu=True)
-            np.testing.assert_array_equal(quant.int8_matmul(a, b, cl_runtime, **kw), quant.int8_matmul(a, b, "numpy", **kw))
+            np.testing.assert_array_equal(quant.int8_matmul(a, b, rt=cl_runtime, **kw),
+                                          quant.int8_matmul(a, b, rt="numpy", **kw))
     finally:
         set_quant_config(cl_runtime, None)
 
@@ -498,7 +506,8 @@ def test_the_calibrator_that_ran_is_recorded():
     assert p.method == "kl" and p.calibrator == "kl->minmax"
     big = RNG.standard_normal(20000).astype(np.float32)
     assert quant.calibrate(big, "kl", bits=8).calibrator == "kl"
-    mixed = np.concatenate([RNG.standard_normal((4096, 1)), RNG.standard_normal((4096, 1))[:64].repeat(64, 0)], 1)
+    mixed = np.concatenate([RNG.standard_normal((4096, 1)),
+                            RNG.standard_normal((4096, 1))[:64].repeat(64, 0)], 1)
     mixed[64:, 1] = 0.0
     assert quant.calibrate(mixed.astype(np.float32), "minmax", axis=1).calibrator == "minmax"
 

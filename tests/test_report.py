@@ -17,9 +17,11 @@ def _report(ratio: float, median: float, per_core: bool = False, quick: bool = F
         "device_info": {"driver_version": "1.0", "compute_units": 4},
         "tuning": {"sources": {"gemm": "arch:sm_90 (H100)"}},
         "command": "workbench bench --json x.json",
-        "ceilings": {"bandwidth_gbs": 100.0 * ratio, "fp32_gflops": 1000.0, "theoretical": {"fp32_gflops": 2000.0},
+        "ceilings": {"bandwidth_gbs": 100.0 * ratio, "fp32_gflops": 1000.0,
+                     "theoretical": {"fp32_gflops": 2000.0},
                      "noisy": [], "vendor": {"INT8 tensor cores": {"value": 5000.0, "unit": "GOP/s"}}},
-        "results": [{"suite": "gemm", "name": "sgemm 1024x1024x1024", "median_s": median, "gflops": 2.0 / median,
+        "results": [{"suite": "gemm", "name": "sgemm 1024x1024x1024", "median_s": median,
+                     "gflops": 2.0 / median,
                      "pct_of_ceiling": 50.0, "ceiling": "fp32", "ratio": ratio, "reference": "cuBLAS",
                      "threads": None, "reference_threads": None}],
     }
@@ -39,7 +41,8 @@ def test_tables_give_medians_with_ranges_over_runs(tmp_path):
     assert "1.00x (0.90x-1.20x)" in table  # median over runs, then min-max
     assert "| 3 |" in table and "cuBLAS" in table and "GPU" in table
     ceilings = report.ceilings_table(c)
-    assert "100 (90-120) GB/s" in ceilings and "| 1,000 GFLOP/s |" in ceilings and "vendor roof: INT8 tensor cores" in ceilings
+    assert "100 (90-120) GB/s" in ceilings and "| 1,000 GFLOP/s |" in ceilings
+    assert "vendor roof: INT8 tensor cores" in ceilings
     assert "sgemm 1024x1024x1024" in report.headline_table([c])
 
 
@@ -67,7 +70,8 @@ def test_check_fails_when_a_document_differs_from_the_json(tmp_path):
     (root / "docs" / "results").symlink_to(results)
     text = "intro\n<!-- report:begin headline -->\nhand-typed 9.99x\n<!-- report:end headline -->\nend\n"
     (root / "README.md").write_text(text)
-    (root / "docs" / "benchmarks.md").write_text("<!-- report:begin campaigns -->\n<!-- report:end campaigns -->\n")
+    (root / "docs" / "benchmarks.md").write_text("<!-- report:begin campaigns -->\n<!-- report:end "
+                                                 "campaigns -->\n")
     ok, messages = report.run(check=True, root=root)
     assert not ok and any("README.md: differs" in m for m in messages)
     assert (root / "README.md").read_text() == text  # --check writes nothing
@@ -87,8 +91,10 @@ def test_the_repository_tables_match_the_raw_json():
 
 
 def test_compare_flags_a_ratio_that_fell():
-    old = {"results": [{"suite": "gemm", "name": "a", "ratio": 1.0}, {"suite": "gemm", "name": "b", "ratio": 2.0}]}
-    new = {"results": [{"suite": "gemm", "name": "a", "ratio": 0.85}, {"suite": "gemm", "name": "b", "ratio": 2.1}]}
+    old = {"results": [{"suite": "gemm", "name": "a", "ratio": 1.0},
+                       {"suite": "gemm", "name": "b", "ratio": 2.0}]}
+    new = {"results": [{"suite": "gemm", "name": "a", "ratio": 0.85},
+                       {"suite": "gemm", "name": "b", "ratio": 2.1}]}
     lines, regressed = compare(old, new)
     assert regressed and any(line.startswith("FELL gemm/a") for line in lines)
     assert not compare(old, {"results": [{"suite": "gemm", "name": "a", "ratio": 0.95}]})[1]

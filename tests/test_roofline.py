@@ -89,7 +89,8 @@ def test_a_reading_above_the_datasheet_stops_and_noise_is_flagged():
     roofline.check_reading(c, roofline.Reading("bandwidth_gbs", "copy", 54.0, "GB/s"))  # within 1.1x
     c.readings = [{"field": "fp32_gflops", "name": "fp32 fma", "value": 1000.0,
                    "timing": {"spread": 0.8, "repeats": 15}},
-                  {"field": "bandwidth_gbs", "name": "copy", "value": 40.0, "timing": {"spread": 0.05, "repeats": 15}}]
+                  {"field": "bandwidth_gbs", "name": "copy", "value": 40.0,
+                   "timing": {"spread": 0.05, "repeats": 15}}]
     assert roofline.noisy_ceilings(c) == ["fp32_gflops"]
     assert any("noisy" in w and "FP32" in w for w in roofline.check_plausible(c))
     c.quick = True  # quick measurements are short by design and not judged
@@ -100,12 +101,14 @@ def test_a_noisy_measurement_is_kept_but_not_made_the_ceilings(runtime, tmp_path
     store = Store(tmp_path / "s.db")
     good = _ceil(device=runtime.name, device_key=runtime.info.key, bandwidth_gbs=100.0)
     roofline.save_ceilings(good, store)
-    noisy = _ceil(device=runtime.name, device_key=runtime.info.key, bandwidth_gbs=40.0, noisy=["bandwidth_gbs"])
+    noisy = _ceil(device=runtime.name, device_key=runtime.info.key, bandwidth_gbs=40.0,
+                  noisy=["bandwidth_gbs"])
     roofline.save_ceilings(noisy, store)
     assert roofline.cached_ceilings(runtime, store).bandwidth_gbs == 100.0
     assert roofline.cached_ceilings(runtime, store, accepted=False).bandwidth_gbs == 40.0
     history = roofline.ceilings_history(runtime, store)
-    assert [h["noisy"] for h in history] == [True, False] and history[0]["ceilings"].noisy == ["bandwidth_gbs"]
+    assert [h["noisy"] for h in history] == [True,
+                                             False] and history[0]["ceilings"].noisy == ["bandwidth_gbs"]
 
 
 def test_quick_ceilings_are_never_used_by_a_full_run(runtime, tmp_path):
@@ -147,5 +150,5 @@ def test_theoretical_peaks_of_an_h100():
 def test_profiles_kept_beside_ceilings(runtime, tmp_path):
     store = Store(tmp_path / "s.db")
     ps = [OpProfile("sgemm 8", 1024.0, 768.0, 1e-5), OpProfile("sgemm 16", 8192.0, 3072.0, 2e-5)]
-    roofline.save_profiles(runtime, ps, store)
+    roofline.save_profiles(runtime, ps, store=store)
     assert roofline.load_profiles(runtime, store) == ps

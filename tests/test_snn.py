@@ -20,7 +20,8 @@ ZERO = snn.LIFParams(tau_m=20.0, v_rest=0.0, v_reset=0.0, v_th=15.0, t_ref=2.0, 
 
 
 # -- the neuron -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("params", [ZERO, snn.LIFParams(dt=0.1), snn.LIFParams(tau_m=10.0, t_ref=5.0, dt=0.25)])
+@pytest.mark.parametrize("params",
+                         [ZERO, snn.LIFParams(dt=0.1), snn.LIFParams(tau_m=10.0, t_ref=5.0, dt=0.25)])
 def test_lif_matches_the_analytic_first_spike_and_intervals(runtime, params):
     """Constant input I: first spike at t* = tau ln(R I / (R I - v_th)), then every t_ref + t*,
     each within one dt (the issue's target), on every backend."""
@@ -75,7 +76,8 @@ def _everything_network():
     inp = net.add(snn.PoissonGroup(40, rates=rng.uniform(5, 60, 40), seed=3, name="inp"))
     src = net.add(snn.SpikeSource(snn.rate_encode(rng.uniform(0, 1, 10), 100, dt=0.5, max_rate=80, seed=2),
                                   loop=True, name="src"))
-    exc = net.add(snn.LIFLayer(30, p, bias=rng.uniform(0.5, 1.6, 30), theta_plus=0.5, tau_theta=50.0, name="exc"))
+    exc = net.add(snn.LIFLayer(30, p, bias=rng.uniform(0.5, 1.6, 30), theta_plus=0.5, tau_theta=50.0,
+                               name="exc"))
     net.connect(inp, exc, rng.uniform(0, 3, (40, 30)), delay=1.0,
                 plasticity=snn.STDP(a_plus=0.02, a_minus=0.021, w_max=3.0, rule="multiplicative"))
     rec = sp.random(30, 30, density=0.2, random_state=1, format="csr")
@@ -87,17 +89,18 @@ def _everything_network():
 
 
 @pytest.mark.parametrize("clock", [True, False], ids=["clock", "scalar-args"])
-@pytest.mark.parametrize("device", OPENCL_IDS or [pytest.param(None, marks=pytest.mark.skip("no OpenCL device"))])
-def test_opencl_engine_matches_the_numpy_reference(device, clock, monkeypatch):
+@pytest.mark.parametrize("device",
+                         OPENCL_IDS or [pytest.param(None, marks=pytest.mark.skip("no OpenCL device"))])
+def test_opencl_engine_matches_the_numpy_reference(device, clock):
     """Both ways of passing the step to the kernels (a device step counter and tables, the
     default; or scalar arguments set before each launch) give the reference's spikes."""
-    from workbench.snn import opencl_engine
-
-    monkeypatch.setattr(opencl_engine, "CLOCK", clock)
     out = {}
     for dev in ("numpy", device):
         net = _everything_network()
-        sim = net.simulator(get_runtime(dev), record_v={"exc": [0, 5, 29]}, chunk_steps=150)
+        sim = net.simulator(get_runtime(dev), record_v={"exc": [0, 5, 29]}, chunk_steps=150,
+                            tunables={"CLOCK": int(clock)})
+        if dev == device:
+            assert sim.engine.clock is clock  # the per-engine setting reached the engine
         rec = sim.run(400)
         out[dev] = rec, [sim.weights(c) for c in net.projections], sim.state("exc")
     (ra, wa, sa), (rb, wb, sb) = out["numpy"], out[device]
@@ -434,13 +437,13 @@ def test_benchmark_network_throughput_and_roofline_point(runtime):
         period = p["t_ref"] + p["tau_m"] * np.log((v_inf - p["v_reset"]) / (v_inf - p["v_th"]))
     spikes_at = t1[:, None] + period[:, None] * np.arange(5)
     window = int(((spikes_at >= 1.0) & (spikes_at < 11.0)).sum())
-    silent = throughput(benchmark_network(n, 20, weight=0.0), 100, runtime, repeat=3, budget_s=2.0)
+    silent = throughput(benchmark_network(n, 20, weight=0.0), 100, rt=runtime, repeat=3, budget_s=2.0)
     assert silent["spikes"] == pytest.approx(window, rel=0.02), (silent["spikes"], window)
     net = benchmark_network(n, 20)
-    res = throughput(net, 100, runtime, repeat=3, budget_s=2.0)
+    res = throughput(net, 100, rt=runtime, repeat=3, budget_s=2.0)
     assert res["spikes"] > 1.1 * silent["spikes"]  # the 0.1 mV synapses excite
     if runtime.is_opencl:  # the same spikes as the reference engine
-        assert res["spikes"] == throughput(benchmark_network(n, 20), 100, "numpy", repeat=3)["spikes"]
+        assert res["spikes"] == throughput(benchmark_network(n, 20), 100, rt="numpy", repeat=3)["spikes"]
     # CSR merges the few duplicate random targets (summing their weights): ~20 per neuron
     synapses = net.projections[0].n_synapses
     assert 0.99 * 100_000 < synapses <= 100_000
@@ -514,7 +517,8 @@ def test_live_network_store_record_is_consistent_when_stopped_and_continued(tmp_
     assert run["status"] == "stopped" and run["params"]["n_exc"] == 80
     rows = store.metrics(run["id"])
     assert [r["step"] for r in rows] == [0, 1, 2]
-    assert rows[-1]["t_ms"] == pytest.approx(60.0) and rows[1]["rate_excitatory"] == pytest.approx(seen[1].rates["excitatory"])
+    assert rows[-1]["t_ms"] == pytest.approx(60.0)
+    assert rows[1]["rate_excitatory"] == pytest.approx(seen[1].rates["excitatory"])
     gen = live.run(100.0, chunk=20.0, pace=None)  # Continue: the same run goes on
     next(gen)
     assert store.runs(SNN_KIND)[0]["status"] == "running"
@@ -542,7 +546,8 @@ def test_live_network_rejects_bad_input():
     from workbench.snn.live import LiveNetwork
 
     live = LiveNetwork(n_exc=8, n_inh=2, n_input=8, rt="numpy")
-    for kwargs, arg in (({"v_th": -70.0}, "v_th"), ({"tau_m": 0.0}, "tau_m"), ({"input_rate": float("nan")}, "input_rate"),
+    for kwargs, arg in (({"v_th": -70.0}, "v_th"), ({"tau_m": 0.0}, "tau_m"),
+                        ({"input_rate": float("nan")}, "input_rate"),
                         ({"gain": 1.0}, "gain")):
         with pytest.raises(InputError) as err:
             live.set(**kwargs)
@@ -551,7 +556,8 @@ def test_live_network_rejects_bad_input():
         with pytest.raises(InputError) as err:
             next(live.run(**kwargs))
         assert err.value.argument == arg
-    for kwargs, arg in (({"n_exc": 0}, "n_exc"), ({"inhibition": 9.0}, "inhibition"), ({"trace_neurons": 99}, "trace_neurons"),
+    for kwargs, arg in (({"n_exc": 0}, "n_exc"), ({"inhibition": 9.0}, "inhibition"),
+                        ({"trace_neurons": 99}, "trace_neurons"),
                         ({"g": -1.0}, "g")):
         with pytest.raises(InputError) as err:
             LiveNetwork(**{"n_exc": 8, "n_inh": 2, "n_input": 8, "rt": "numpy", **kwargs})
@@ -566,7 +572,8 @@ def test_image_classifier_logs_to_the_store_and_stops(tmp_path):
     d = digits(scale="unit")
     store = Store(tmp_path / "s.db")
     clf = snn.SNNImageClassifier(n_neurons=20, epochs=1, rt="numpy")
-    clf.fit(d.x_train[:60], d.y_train[:60], report_every=20, store=store, validation=(d.x_test[:30], d.y_test[:30]))
+    clf.fit(d.x_train[:60], d.y_train[:60], report_every=20, store=store,
+            validation=(d.x_test[:30], d.y_test[:30]))
     run = store.runs(TRAIN_KIND)[0]
     assert run["status"] == "finished" and run["params"]["n_neurons"] == 20 and run["params"]["images"] == 60
     rows = store.metrics(run["id"])
@@ -585,3 +592,24 @@ def test_image_classifier_logs_to_the_store_and_stops(tmp_path):
     with pytest.raises(InputError) as err:
         clf.fit(d.x_train[:10], validation=(d.x_test, d.y_test))
     assert err.value.argument == "validation"
+
+
+def test_engine_tunables_come_from_the_table_and_bad_ones_are_refused():
+    from workbench.runtime.kernels import tuning
+
+    net = snn.SNNNetwork()
+    net.add(snn.LIFLayer(10, bias=1.6))
+    for bad in ({"CLOK": 0}, [("CLOCK", 0)]):
+        with pytest.raises(InputError, match="tunables"):
+            net.simulator("numpy", tunables=bad)
+    for dev in OPENCL_IDS:
+        rt = get_runtime(dev)
+        with pytest.raises(InputError, match="tunables"):
+            net.simulator(rt, tunables={"BLOCK": 0})
+        shipped = tuning("lif", rt.info)
+        sim = net.simulator(rt, tunables={"SPREAD": 2})
+        assert sim.engine.block == shipped["BLOCK"] and sim.engine.clock is bool(shipped["CLOCK"])
+        assert sim.engine.tunables["SPREAD"] == 2
+        counts = sim.run(1000).counts  # 100 ms: each neuron reaches threshold after about 55 ms
+        assert counts.sum() >= 10
+        np.testing.assert_array_equal(counts, net.simulator("numpy").run(1000).counts)

@@ -75,7 +75,8 @@ def test_unsorted_and_duplicate_indices_are_canonicalized():
     np.testing.assert_array_equal(a.to_dense(), ref.toarray())
 
 
-@pytest.mark.parametrize("shape, block", [((64, 96), (16, 16)), ((50, 70), (16, 8)), ((5, 5), (4, 4)), ((32, 32), (32, 32))])
+@pytest.mark.parametrize("shape, block",
+                         [((64, 96), (16, 16)), ((50, 70), (16, 8)), ((5, 5), (4, 4)), ((32, 32), (32, 32))])
 def test_block_sparse_round_trips_and_pads(shape, block):
     d = random_dense(*shape, 0.02)
     d[: block[0], : block[1]] = 1.0  # at least one block
@@ -112,10 +113,10 @@ def test_memory_at_ninety_percent_sparsity_is_a_fifth_of_dense():
     (lambda: CSRMatrix([np.inf], [0], [0, 1], (1, 3)), "data"),
     (lambda: BlockSparseMatrix.from_dense(np.ones((4, 4)), (0, 2)), "block_shape"),
     (lambda: BlockSparseMatrix(np.ones((2, 2, 2)), [0, 0], [0, 2], (2, 4)), "indices"),
-    (lambda: sparse.spmv(np.ones((2, 2)), np.ones(2), "numpy"), "a"),
-    (lambda: sparse.spmv(CSRMatrix.from_dense(np.eye(3)), np.ones(2), "numpy"), "x"),
+    (lambda: sparse.spmv(np.ones((2, 2)), np.ones(2), rt="numpy"), "a"),
+    (lambda: sparse.spmv(CSRMatrix.from_dense(np.eye(3)), np.ones(2), rt="numpy"), "x"),
     (lambda: sparse.spmm(CSRMatrix.from_dense(np.eye(3)), np.ones((2, 2)), "numpy"), "b"),
-    (lambda: sparse.spmv(CSRMatrix.from_dense(np.eye(3)), np.array([1.0, np.nan, 0.0]), "numpy"), "x"),
+    (lambda: sparse.spmv(CSRMatrix.from_dense(np.eye(3)), np.array([1.0, np.nan, 0.0]), rt="numpy"), "x"),
 ])
 def test_bad_input_names_the_argument(bad, arg):
     with pytest.raises(InputError) as err:
@@ -146,7 +147,7 @@ def test_spmv_matches_a_dense_product(device, name, variant):
     a = MATRICES[name]()
     x = RNG.standard_normal(a.shape[1]).astype(np.float32)
     ref = a.to_scipy().toarray().astype(np.float64) @ x.astype(np.float64)  # not SciPy's SpMV
-    y = sparse.spmv(a, x, get_runtime(device), variant=variant)
+    y = sparse.spmv(a, x, rt=get_runtime(device), variant=variant)
     assert y.shape == (a.shape[0],) and y.dtype == np.float32
     assert rel_error(y, ref) < 1e-5 if np.any(ref) else not np.any(y)
 
@@ -156,7 +157,7 @@ def test_split_units_cover_long_rows(cl_runtime):
     x = RNG.standard_normal(a.shape[1]).astype(np.float32)
     ref = a.to_scipy().astype(np.float64) @ x
     for chunk in (1, 7, 64):
-        prob = sparse.SpmvProblem(a, x, cl_runtime, "split", {"CHUNK": chunk})
+        prob = sparse.SpmvProblem(a, x, cl_runtime, variant="split", params={"CHUNK": chunk})
         assert rel_error(prob.run(), ref) < 1e-5
 
 
@@ -172,7 +173,8 @@ def test_adaptive_blocks_cover_every_row_once(cl_runtime, nnz, long_chunk):
     from workbench.sparse.ops import adaptive_plan
 
     a = power_law(400, 3000, 12, seed=5)
-    a = CSRMatrix(a.data, a.indices, np.concatenate([a.indptr, np.full(300, a.nnz)]), (a.shape[0] + 300, a.shape[1]))
+    a = CSRMatrix(a.data, a.indices, np.concatenate([a.indptr, np.full(300, a.nnz)]),
+                  (a.shape[0] + 300, a.shape[1]))
     blocks, rows, first, count = adaptive_plan(a, nnz, long_chunk)
     stream, chunk = blocks[blocks[:, 1] >= 0], blocks[blocks[:, 1] < 0]
     covered = np.concatenate([np.arange(r, r + n) for r, n, _, _ in stream] + [rows])
@@ -181,7 +183,8 @@ def test_adaptive_blocks_cover_every_row_once(cl_runtime, nnz, long_chunk):
     assert np.all(chunk[:, 3] - chunk[:, 2] <= long_chunk) and count.sum() == len(chunk)
     assert np.all(a.lengths()[rows] > nnz)
     x = RNG.standard_normal(a.shape[1]).astype(np.float32)
-    p = sparse.SpmvProblem(a, x, cl_runtime, "adaptive", {"WG": 64, "NNZ": nnz, "LONG": long_chunk})
+    p = sparse.SpmvProblem(a, x, cl_runtime, variant="adaptive",
+                           params={"WG": 64, "NNZ": nnz, "LONG": long_chunk})
     assert rel_error(p.run(), a.to_scipy().astype(np.float64) @ x) < 1e-5
 
 
@@ -197,10 +200,11 @@ def test_spmm_matches_scipy(runtime, fmt, n):
     c = sparse.spmm(a, b, runtime)
     assert c.shape == (70, n) and rel_error(c, d.astype(np.float64) @ b) < 1e-5
     x = b[:, 0]
-    assert rel_error(sparse.spmv(a, x, runtime), d.astype(np.float64) @ x) < 1e-5
+    assert rel_error(sparse.spmv(a, x, rt=runtime), d.astype(np.float64) @ x) < 1e-5
 
 
-@pytest.mark.parametrize("tile", [(64, 4, 4), (64, 8, 4), (128, 8, 8), (32, 4, 8), (64, 4, 4, 0), (32, 2, 4, 0)])
+@pytest.mark.parametrize("tile",
+                         [(64, 4, 4), (64, 8, 4), (128, 8, 8), (32, 4, 8), (64, 4, 4, 0), (32, 2, 4, 0)])
 def test_bsr_kernel_tiles_match_numpy(cl_runtime, tile):
     tw, tm, tn, v4 = (*tile, 1)[:4]
     d = random_dense(100, 90, 1.0) * np.kron(RNG.random((7, 6)) < 0.4, np.ones((16, 16), bool))[:100, :90]
@@ -211,14 +215,15 @@ def test_bsr_kernel_tiles_match_numpy(cl_runtime, tile):
 
     if v4 and not bsr4_fits({"BR": 16, "BC": 16, **p}, cl_runtime):
         pytest.skip(f"tile {tile} needs more work-items than this device allows")
-    c = sparse.SpmmProblem(a, b, cl_runtime, p).run()
+    c = sparse.SpmmProblem(a, b, cl_runtime, params=p).run()
     assert rel_error(c, d.astype(np.float64) @ b) < 1e-5
 
 
 def test_bsr_matmul4_rejects_a_tile_that_does_not_fit(cl_runtime):
     a = BlockSparseMatrix.from_dense(np.ones((16, 16)), (16, 16))
     with pytest.raises(InputError) as err:
-        sparse.SpmmProblem(a, np.ones((16, 4), np.float32), cl_runtime, {"TW": 64, "TM": 3, "TN": 4, "V4": 1})
+        sparse.SpmmProblem(a, np.ones((16, 4), np.float32), cl_runtime,
+                           params={"TW": 64, "TM": 3, "TN": 4, "V4": 1})
     assert err.value.argument == "params"
 
 
@@ -227,7 +232,7 @@ def test_spmm_all_zero_and_empty(runtime):
     assert z.nblocks == 0
     np.testing.assert_array_equal(sparse.spmm(z, np.ones((32, 3)), runtime), np.zeros((32, 3)))
     e = CSRMatrix.from_dense(np.zeros((0, 4)))
-    assert sparse.spmv(e, np.ones(4), runtime).shape == (0,)
+    assert sparse.spmv(e, np.ones(4), rt=runtime).shape == (0,)
 
 
 def test_variant_choice_follows_row_statistics(runtime):
@@ -239,3 +244,22 @@ def test_variant_choice_follows_row_statistics(runtime):
         assert (v_even, v_skew) == ("adaptive", "adaptive")
     else:
         assert v_even == "scalar"
+
+
+def test_spmv_defaults_are_one_set_whichever_way_a_variant_is_chosen(cl_runtime):
+    """The variant chosen from the row statistics and the same variant asked for by name run with
+    the same tunables: kernels/spmv.tuning.json is the only source of them."""
+    rng = np.random.default_rng(3)
+    even = CSRMatrix.from_scipy(sp.random(300, 300, density=0.05, random_state=1, format="csr"))
+    rows = np.zeros((300, 5000), np.float32)
+    rows[0, :] = rng.random(5000) + 0.1  # one row far longer than the rest (CPUs: "split")
+    rows[1:, :2] = 1.0
+    skewed = CSRMatrix.from_dense(rows)
+    chosen = set()
+    for a in (even, skewed):
+        x = np.ones(a.shape[1], np.float32)
+        variant, params = sparse.spmv_variant(a, cl_runtime)
+        chosen.add(variant)
+        forced = sparse.SpmvProblem(a, x, cl_runtime, variant=variant)
+        assert forced.params == params == sparse.SpmvProblem(a, x, cl_runtime).params
+    assert chosen == ({"adaptive"} if cl_runtime.kind == "opencl-gpu" else {"scalar", "split"})

@@ -71,7 +71,8 @@ def test_sparsity_panel_prunes_stops_resumes_and_sweeps(runtime, tmp_path, monke
     assert [s.step for s in steps] == [0, 1, 2] and abs(steps[-1].sparsity - 0.8) < 0.01
     assert "finished" in panel.status.value and panel.resume_button.disabled
     assert len(panel.curve.source.data["accuracy"]) == 3 and len(panel.latency.sources["bsr"].data["us"]) == 3
-    assert float(abs(model.linear_layers()[0][1].effective_weight()).min()) > 0  # the panel's model stays dense
+    # the panel's model stays dense
+    assert float(abs(model.linear_layers()[0][1].effective_weight()).min()) > 0
     # Stop during a run (as the Stop button does, from another thread); resume finishes it.
     from workbench.sparse.gradual import GradualPruner
 
@@ -94,6 +95,7 @@ def test_sparsity_panel_prunes_stops_resumes_and_sweeps(runtime, tmp_path, monke
 
 def test_spike_raster_panel_runs_takes_sliders_stops_and_shows_a_record(runtime, tmp_path):
     import threading
+    import time
 
     import numpy as np
 
@@ -104,7 +106,8 @@ def test_spike_raster_panel_runs_takes_sliders_stops_and_shows_a_record(runtime,
     panel = SpikeRasterPanel(device=runtime, store=store, n_exc=160, n_inh=40, n_input=160)
     assert len(panel.out.outputs) == 3  # raster over population rate, traces, histogram
     chunks = panel.run(300.0, chunk=100.0, pace=None)
-    assert len(chunks) == 3 and "done" not in panel.status.value and "finished at t = 0.3 s" in panel.status.value
+    assert len(chunks) == 3 and "done" not in panel.status.value
+    assert "finished at t = 0.3 s" in panel.status.value
     assert panel.raster.figure.x_range.end == 500.0 and len(panel.raster.sources["excitatory"].data["t"]) > 0
     panel.sliders["inhibition"].value = 0.4  # the slider drives the network
     assert panel.network._pending == {"inhibition": 0.4}
@@ -112,8 +115,9 @@ def test_spike_raster_panel_runs_takes_sliders_stops_and_shows_a_record(runtime,
     assert panel.sliders["v_th"].value == -52.0 and panel.traces.threshold.location == -52.0
 
     def stop_soon():
-        while panel.network.chunks_done_ < 5:
-            pass
+        deadline = time.monotonic() + 120  # a run that fails early must not leave this spinning
+        while panel.network.chunks_done_ < 5 and time.monotonic() < deadline:
+            time.sleep(0.001)
         panel.stop()
 
     threading.Thread(target=stop_soon).start()

@@ -212,9 +212,9 @@ def tuning_status(rt: Runtime) -> dict:
 def run_benchmarks(
     suite_names: Iterable[str] | None = None,
     rt: Runtime | str | None = None,
+    *,
     quick: bool | None = None,
     on_result: Callable[[BenchResult], None] | None = None,
-    *,
     per_core: bool = False,
 ) -> BenchReport:
     """Run the named suites (all when None) on ``rt``; the roofline suite runs first when asked
@@ -236,7 +236,8 @@ def run_benchmarks(
         if rt.is_opencl and rt.info.compute_units != 1:
             # PoCL's device fission keeps every worker thread; its thread count is fixed when the
             # platform loads, so the CLI's --per-core sets POCL_MAX_PTHREAD_COUNT=1 first.
-            raise InputError("per_core", f"{rt.name} runs on {rt.info.compute_units} compute units; for per-core "
+            raise InputError("per_core",
+                             f"{rt.name} runs on {rt.info.compute_units} compute units; for per-core "
                                          "figures start the process with POCL_MAX_PTHREAD_COUNT=1 "
                                          "(`workbench bench --per-core` does)")
     backend = references.backend_for(rt)

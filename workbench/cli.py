@@ -50,7 +50,8 @@ def cmd_devices(args) -> int:
     in_use = get_runtime(args.device).info.id
     tunings = {d.id: tuning_line(get_runtime(d.id)) for d in infos}
     if args.json:
-        print(json.dumps({"in_use": in_use, "devices": [dict(r, tuning=tunings[r["id"]]) for r in rows]}, indent=2))
+        print(json.dumps({"in_use": in_use, "devices": [dict(r, tuning=tunings[r["id"]]) for r in rows]},
+                         indent=2))
     else:
         print(_device_table(rows, in_use))
         print("\n* = the device the workbench picks (WORKBENCH_DEVICE, PYOPENCL_CTX, else the first GPU)")
@@ -71,7 +72,8 @@ def cmd_roofline(args) -> int:
         c = roofline.measure_ceilings(rt, quick=quick, on_result=lambda r, i, n: print(
             f"  [{i:2d}/{n}] {r.name:44s} {r.value:12,.1f} {r.unit}", flush=True))
     else:
-        print(f"cached ceilings of {rt.name}, measured {c.measured_at} ({c.mode} mode; --refresh to measure again)")
+        print(f"cached ceilings of {rt.name}, measured {c.measured_at} ({c.mode} mode; --refresh to measure "
+              f"again)")
     for label, value in c.summary():
         print(f"  {label:18s} {value:>20s}")
     if c.bandwidth_gbs and c.fp32_gflops:
@@ -88,7 +90,8 @@ def cmd_bench(args) -> int:
     from .runtime import get_runtime
 
     if args.compare and args.against:
-        lines, regressed = compare(json.loads(Path(args.compare).read_text()), json.loads(Path(args.against).read_text()))
+        lines, regressed = compare(json.loads(Path(args.compare).read_text()),
+                                   json.loads(Path(args.against).read_text()))
         print("\n".join(lines))
         return 1 if regressed else 0
     rt = get_runtime(args.device)

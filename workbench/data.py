@@ -92,7 +92,7 @@ def digits(test_size: float = 0.25, seed: int = 0, scale: str = "standard") -> D
     return Dataset(xs[tr], y[tr], xs[te], y[te], name="digits", image_shape=(8, 8))
 
 
-def blobs(n: int = 600, features: int = 16, classes: int = 4, test_size: float = 0.25,
+def blobs(n: int = 600, features: int = 16, *, classes: int = 4, test_size: float = 0.25,
           seed: int = 0) -> Dataset:
     """Gaussian blobs (scikit-learn's ``make_blobs``), float32, for quick synthetic checks."""
     from sklearn.datasets import make_blobs
@@ -104,7 +104,7 @@ def blobs(n: int = 600, features: int = 16, classes: int = 4, test_size: float =
     return Dataset(x[tr], y[tr].astype(np.int64), x[te], y[te].astype(np.int64), name="blobs")
 
 
-def mackey_glass(n: int = 2000, tau: float = 17.0, beta: float = 0.2, gamma: float = 0.1,
+def mackey_glass(n: int = 2000, tau: float = 17.0, *, beta: float = 0.2, gamma: float = 0.1,
                  power: float = 10.0, step: float = 1.0, dt: float = 0.1, x0: float = 1.2,
                  discard: int = 500) -> np.ndarray:
     """The Mackey-Glass delay differential equation, chaotic for tau = 17:

@@ -246,8 +246,10 @@ def matmul(a, b, rt: Runtime | str | None = None):
         return np.matmul(a, b)
 
     if on_device:
-        a = _check_device_array(a, "a", rt) if isinstance(a, cla.Array) else rt.to_device(as_array(a, "a"), "a")
-        b = _check_device_array(b, "b", rt) if isinstance(b, cla.Array) else rt.to_device(as_array(b, "b"), "b")
+        a = (_check_device_array(a, "a", rt) if isinstance(a, cla.Array)
+             else rt.to_device(as_array(a, "a"), "a"))
+        b = (_check_device_array(b, "b", rt) if isinstance(b, cla.Array)
+             else rt.to_device(as_array(b, "b"), "b"))
         m, n, k = _shapes(a, b)
         c = rt.empty((m, n), FLOAT, "c")
         if m and n:
@@ -305,7 +307,7 @@ def _chunks(rt: Runtime, engine: GemmEngine, m: int, n: int, k: int) -> tuple[in
     return min(mc, m), nc
 
 
-def sgemm_timing(a: np.ndarray, b: np.ndarray, rt: Runtime | str | None = None, repeat: int = 5,
+def sgemm_timing(a: np.ndarray, b: np.ndarray, *, rt: Runtime | str | None = None, repeat: int = 5,
                  budget_s: float = 1.0, warmup: int = 1):
     """Timing of our SGEMM C = A B with the operands resident: device events of the GEMM
     engine's launches on OpenCL, the host clock of ``np.matmul`` on NumPy. The same-shape dense
@@ -323,7 +325,7 @@ def sgemm_timing(a: np.ndarray, b: np.ndarray, rt: Runtime | str | None = None, 
                          repeat=repeat, budget_s=budget_s)
 
 
-def matmul_profile(m: int, n: int, k: int, rt: Runtime | str | None = None, repeat: int = 5,
+def matmul_profile(m: int, n: int, k: int, *, rt: Runtime | str | None = None, repeat: int = 5,
                    seed: int = 0):
     """Measure C = A B of the given shape on ``rt`` and return an
     :class:`~workbench.roofline.OpProfile`: flops = 2 m n k, bytes = 4 (m k + k n + m n) (each
@@ -337,7 +339,7 @@ def matmul_profile(m: int, n: int, k: int, rt: Runtime | str | None = None, repe
     rng = np.random.default_rng(seed)
     a = rng.random((m, k), dtype=np.float32) - 0.5
     b = rng.random((k, n), dtype=np.float32) - 0.5
-    t = sgemm_timing(a, b, rt, repeat=repeat, budget_s=1.0)
+    t = sgemm_timing(a, b, rt=rt, repeat=repeat, budget_s=1.0)
     name = f"sgemm {m}" if m == n == k else f"sgemm {m}x{n}x{k}"
     return OpProfile(name, 2.0 * m * n * k, 4.0 * (m * k + k * n + m * n), t.median)
 

@@ -144,10 +144,10 @@ def _torch_timeit(fn, warmup: int = 3, repeat: int = 20, budget_s: float = 2.0) 
         end.synchronize()
         return start.elapsed_time(end) * 1e-3
 
-    return repeat_timing(once, 0, repeat, budget_s, "cuda-events")
+    return repeat_timing(once, 0, repeat=repeat, budget_s=budget_s, source="cuda-events")
 
 
-def matmul(backend: str, a: np.ndarray, b: np.ndarray, repeat: int = 10, budget_s: float = 2.0,
+def matmul(backend: str, a: np.ndarray, b: np.ndarray, *, repeat: int = 10, budget_s: float = 2.0,
            threads: int | None = None):
     """Time C = A B (float32) on the reference backend (host: BLAS on ``threads`` threads);
     returns (Timing, C)."""
@@ -161,7 +161,7 @@ def matmul(backend: str, a: np.ndarray, b: np.ndarray, repeat: int = 10, budget_
         return t, a @ b
 
 
-def copy(backend: str, nbytes: int, repeat: int = 10, budget_s: float = 2.0,
+def copy(backend: str, nbytes: int, *, repeat: int = 10, budget_s: float = 2.0,
          threads: int | None = None) -> Timing:
     """Time a device-to-device (torch) or host copy of ``nbytes`` (``np.copyto`` split over
     ``threads`` threads)."""
@@ -177,7 +177,7 @@ def copy(backend: str, nbytes: int, repeat: int = 10, budget_s: float = 2.0,
 
 
 
-def int8_matmul(backend: str, a: np.ndarray, b: np.ndarray, repeat: int = 10, budget_s: float = 2.0,
+def int8_matmul(backend: str, a: np.ndarray, b: np.ndarray, *, repeat: int = 10, budget_s: float = 2.0,
                 threads: int | None = None):
     """Time the integer product of int8 ``a`` (M, K) and ``b`` (K, N); returns
     (Timing, int32 result or None, description, {layout: Timing}).
@@ -218,7 +218,7 @@ def int8_matmul(backend: str, a: np.ndarray, b: np.ndarray, repeat: int = 10, bu
     return t, None, "NumPy float32 matmul (no int8 GEMM in NumPy)", {}
 
 
-def gemv(backend: str, w: np.ndarray, x: np.ndarray, repeat: int = 10, budget_s: float = 2.0,
+def gemv(backend: str, w: np.ndarray, x: np.ndarray, *, repeat: int = 10, budget_s: float = 2.0,
          threads: int | None = None, end_to_end: bool = False):
     """Time ``w @ x`` for float32 ``w`` (N, K), ``x`` (K,); returns (Timing, result).
 
@@ -240,7 +240,7 @@ def gemv(backend: str, w: np.ndarray, x: np.ndarray, repeat: int = 10, budget_s:
     return t, w @ x
 
 
-def spmv(backend: str, csr, x: np.ndarray, repeat: int = 10, budget_s: float = 2.0,
+def spmv(backend: str, csr, x: np.ndarray, *, repeat: int = 10, budget_s: float = 2.0,
          index_dtype=np.int64, threads: int | None = None):
     """Time ``A x`` for a SciPy CSR matrix ``csr`` (float32) and ``x`` (K,): SciPy on the host
     (split by rows over ``threads`` threads, see the module docstring), or

@@ -27,7 +27,8 @@ from .errors import InputError
 SCHEMA = 2  # bench reports written since the fair-reference rework carry "schema": 2
 BEGIN = "<!-- report:begin {name} -->"
 END = "<!-- report:end {name} -->"
-_BLOCK = re.compile(r"(<!-- report:begin (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- report:end (?P=name) -->)", re.S)
+_BLOCK = re.compile(r"(<!-- report:begin (?P<name>[\w.-]+) -->\n)(?P<body>.*?)"
+                    r"(<!-- report:end (?P=name) -->)", re.S)
 SUITE_TITLES = {"roofline": "Ceilings and copy", "gemm": "SGEMM", "quant": "Integer kernels",
                 "sparse": "Sparse kernels", "snn": "Spiking networks"}
 
@@ -211,8 +212,8 @@ HEADLINE = (("gemm", r"^sgemm \d+x", "last"), ("quant", r"^int8_matmul ", "last"
 def headline_table(campaigns: list[Campaign]) -> str:
     """README's summary: per campaign, the largest size of each benchmark family, median ratio
     with its range over runs (the full tables, every size, are in docs/benchmarks.md)."""
-    lines = ["| device | benchmark | rate | x ref | threads (ours / ref) | reference |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| device | campaign | benchmark | rate | x ref | runs | threads (ours / ref) | reference |",
+             "|---|---|---|---|---|---|---|---|"]
     for c in campaigns:
         for suite, pattern, which in HEADLINE:
             rows = _rows(c.reports, suite)
@@ -220,8 +221,9 @@ def headline_table(campaigns: list[Campaign]) -> str:
             for name in names[-1:] if which == "last" else names:
                 rs = rows[name]
                 refs = "; ".join(sorted({r.get("reference") or "" for r in rs} - {""}))
-                lines.append(f"| {c.device} | {name} | {_rate_cell(rs)} | "
-                             f"{_stat([r.get('ratio') for r in rs], _ratio)} | {_threads(rs)} | {refs} |")
+                lines.append(f"| {c.device} | {c.label} | {name} | {_rate_cell(rs)} | "
+                             f"{_stat([r.get('ratio') for r in rs], _ratio)} | {len(rs)} | {_threads(rs)} | "
+                             f"{refs} |")
     return "\n".join(lines)
 
 
@@ -262,7 +264,8 @@ def run(check: bool = False, root: Path | None = None) -> tuple[bool, list[str]]
             continue
         if check:
             ok = False
-            diff = "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), rel, f"{rel} (from JSON)", n=1))
+            diff = "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), rel,
+                                                f"{rel} (from JSON)", n=1))
             messages.append(f"{rel}: differs from what the raw JSON gives; run `workbench report`\n{diff}")
         else:
             path.write_text(new)

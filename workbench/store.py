@@ -252,13 +252,14 @@ class Store:
                     key = json.loads(params).get("device_key")
                     if key:
                         conn.execute("UPDATE runs SET device_key = ? WHERE id = ?", (key, run_id))
-            old = conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='ceilings'").fetchall()
+            old = conn.execute("SELECT name FROM sqlite_master "
+                               "WHERE type='table' AND name='ceilings'").fetchall()
             if old:  # schema 1 kept one row of ceilings per device: it becomes the first of a history
                 for key, device, at, payload in conn.execute(
                         "SELECT device_key, device, measured_at, payload FROM ceilings").fetchall():
                     mode = "quick" if json.loads(payload).get("quick") else "full"
-                    conn.execute("INSERT INTO ceilings_history (device_key, device, mode, measured_at, payload) "
-                                 "VALUES (?,?,?,?,?)", (key, device, mode, at, payload))
+                    conn.execute("INSERT INTO ceilings_history (device_key, device, mode, measured_at, "
+                                 "payload) VALUES (?,?,?,?,?)", (key, device, mode, at, payload))
                 conn.execute("DROP TABLE ceilings")
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                          (str(SCHEMA_VERSION),))
@@ -287,7 +288,7 @@ class Store:
                                  [(time.time(), i) for i in ids])
 
     # -- runs ---------------------------------------------------------------------------------
-    def run(self, kind: str, params: dict | None = None, device=None, *, resume: int | None = None):
+    def run(self, kind: str, params: dict | None = None, *, device=None, resume: int | None = None):
         """A context manager for one run's life (see the module docstring); yields a :class:`Run`.
         ``device``: the Runtime (or DeviceInfo, or a name) it runs on. ``resume``: the id of a
         stopped run to continue instead of starting one."""
@@ -307,8 +308,8 @@ class Store:
         now = time.time()
         with self._tx() as conn:
             cur = conn.execute(
-                "INSERT INTO runs (kind, params, status, device, device_key, started_at, heartbeat_at, pid, host) "
-                "VALUES (?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO runs (kind, params, status, device, device_key, started_at, heartbeat_at, pid, "
+                "host) VALUES (?,?,?,?,?,?,?,?,?)",
                 (kind, text, "running", name, key, now, now, os.getpid(), socket.gethostname()),
             )
             run_id = int(cur.lastrowid)
@@ -383,8 +384,8 @@ class Store:
                 lost.append(rec["id"])
         if lost:
             with self._tx() as conn:
-                conn.executemany("UPDATE runs SET status = 'lost', finished_at = COALESCE(heartbeat_at, started_at) "
-                                 "WHERE id = ? AND status = 'running'", [(i,) for i in lost])
+                conn.executemany("UPDATE runs SET status = 'lost', finished_at = COALESCE(heartbeat_at, "
+                                 "started_at) WHERE id = ? AND status = 'running'", [(i,) for i in lost])
 
     def runs(self, kind: str | None = None, device=None, status: str | None = None) -> list[dict]:
         """Runs, newest first, each a dict (``params`` and ``tags`` decoded). ``device``: a
@@ -439,7 +440,8 @@ class Store:
                  note: str | None = None) -> None:
         """Rename a run, set its tags or its note (each left as it is when None)."""
         self.get_run(run_id)
-        if tags is not None and (not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags)):
+        if tags is not None and (not isinstance(tags, (list, tuple))
+                                 or not all(isinstance(t, str) for t in tags)):
             raise InputError("tags", f"expected a list of strings, got {tags!r}")
         sets, args = [], []
         for col, value in (("name", name), ("tags", None if tags is None else json.dumps(list(tags))),
@@ -472,7 +474,8 @@ class Store:
                 (device_key, device, mode, time.time(), int(bool(noisy)), json.dumps(payload)),
             )
 
-    def load_ceilings(self, device_key: str, *, mode: str | None = None, accepted: bool = True) -> dict | None:
+    def load_ceilings(self, device_key: str, *, mode: str | None = None,
+                      accepted: bool = True) -> dict | None:
         """The newest ceilings of a device (in ``mode``, when given): by default the newest
         *accepted* one (not noisy), else the newest of any; None when none was measured."""
         rows = self.ceilings_history(device_key, mode=mode)

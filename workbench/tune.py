@@ -76,7 +76,7 @@ def _evaluate(rt: Runtime, cfg: GemmConfig, size: int, repeat: int) -> TuneResul
 
 
 def run_candidates(candidates: list, evaluate: Callable, rate: str,
-                   on_result: Callable | None = None) -> list:
+                   *, on_result: Callable | None = None) -> list:
     """Evaluate every candidate in turn (``evaluate(cfg)`` returns a result with a ``rate``
     attribute, None on failure), report each through ``on_result(res, i, n)``; best first."""
     results = []
@@ -102,7 +102,7 @@ def estimate_seconds(rt: Runtime, quick: bool = False) -> float:
 def tune_gemm(
     rt: Runtime | str | None = None,
     size: int | None = None,
-    quick: bool = False,
+    *, quick: bool = False,
     on_result: Callable[[TuneResult, int, int], None] | None = None,
     record: bool = True,
     candidates: list[GemmConfig] | None = None,
@@ -120,7 +120,7 @@ def tune_gemm(
         size = (1024 if quick else 4096) if rt.kind == "opencl-gpu" else (512 if quick else 1024)
     cands = gemm_candidates(rt) if candidates is None else list(candidates)
     results = run_candidates(cands, lambda cfg: _evaluate(rt, cfg, size, repeat=3 if quick else 7),
-                             "gflops", on_result)
+                             "gflops", on_result=on_result)
     best = results[0] if results and results[0].gflops else None
     if record and best is not None:
         params = {"variant": best.config.variant, **best.config.params}

@@ -12,7 +12,7 @@ import numpy as np
 from .errors import InputError
 
 
-def as_array(x, name: str, dtype=np.float32, ndim: int | None = None, finite: bool = False):
+def as_array(x, name: str, *, dtype=np.float32, ndim: int | None = None, finite: bool = False):
     """``x`` as a C-contiguous NumPy array of ``dtype``; raises InputError naming ``name``."""
     try:
         arr = np.asarray(x)

@@ -156,7 +156,7 @@ class Conv2d(Layer):
     kind = "Conv2d"
     channel_axis = 0
 
-    def __init__(self, c_in: int, c_out: int, kernel: int = 3, padding: int = 1,
+    def __init__(self, c_in: int, c_out: int, *, kernel: int = 3, padding: int = 1,
                  rng: np.random.Generator | None = None):
         rng = rng or np.random.default_rng(0)
         self.c_in, self.c_out, self.kernel, self.padding = int(c_in), int(c_out), int(kernel), int(padding)
@@ -326,7 +326,8 @@ class MultiHeadSelfAttention(Layer):
     """Multi-head self-attention with a residual connection.
 
     ``Q = X Wq + bq``, ``K = X Wk + bk``, ``V = X Wv + bv`` split into H heads of width
-    d (``head_dim``, default D / H; H d may differ from D after heads are pruned away); ``O_h = m_h softmax(Q_h K_h^T / sqrt(d)) V_h``; ``Y = X + concat(O_h) Wo + bo``.
+    d (``head_dim``, default D / H; H d may differ from D after heads are pruned away);
+    ``O_h = m_h softmax(Q_h K_h^T / sqrt(d)) V_h``; ``Y = X + concat(O_h) Wo + bo``.
 
     ``head_mask`` (H,) of 0/1 is the ``m_h`` above: a pruned head contributes nothing (the pruning
     package sets it). Shapes: X (N, T, D) -> Y (N, T, D). The four projections are
@@ -336,7 +337,7 @@ class MultiHeadSelfAttention(Layer):
 
     kind = "MultiHeadSelfAttention"
 
-    def __init__(self, d_model: int, heads: int, rng: np.random.Generator | None = None,
+    def __init__(self, d_model: int, heads: int, *, rng: np.random.Generator | None = None,
                  head_dim: int | None = None):
         rng = rng or np.random.default_rng(0)
         if head_dim is None and (heads < 1 or d_model % heads):
@@ -392,7 +393,8 @@ class MultiHeadSelfAttention(Layer):
         ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True)) * scale
         dq = np.matmul(ds, k)
         dk = np.matmul(ds.transpose(0, 1, 3, 2), q)
-        merge = lambda z: np.ascontiguousarray(z.transpose(0, 2, 1, 3)).reshape(n, t, self.heads * self.head_dim)
+        width = self.heads * self.head_dim
+        merge = lambda z: np.ascontiguousarray(z.transpose(0, 2, 1, 3)).reshape(n, t, width)
         dx = g + self.q.backward(merge(dq), rt) + self.k.backward(merge(dk), rt)
         return dx + self.v.backward(merge(dv), rt)
 

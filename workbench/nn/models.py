@@ -169,7 +169,7 @@ class ConvNet(Sequential):
 
     kind = "ConvNet"
 
-    def __init__(self, image_shape=(8, 8), channels=(16, 32), classes: int = 10, seed: int = 0):
+    def __init__(self, image_shape=(8, 8), channels=(16, 32), *, classes: int = 10, seed: int = 0):
         self.image_shape = tuple(int(s) for s in image_shape)
         self.channels = [int(c) for c in channels]
         self.classes, self.seed = int(classes), int(seed)
@@ -178,10 +178,11 @@ class ConvNet(Sequential):
         layers: list[Layer] = [Reshape((1, h, w))]
         c_in = 1
         for c in self.channels:
-            layers += [Conv2d(c_in, c, 3, 1, rng), ReLU(), MaxPool2d(2)]
+            layers += [Conv2d(c_in, c, kernel=3, padding=1, rng=rng), ReLU(), MaxPool2d(2)]
             c_in, h, w = c, h // 2, w // 2
         if h < 1 or w < 1:
-            raise InputError("channels", f"{len(self.channels)} pooling stages shrink {image_shape} to nothing")
+            raise InputError("channels",
+                             f"{len(self.channels)} pooling stages shrink {image_shape} to nothing")
         layers += [Flatten(), Dense(c_in * h * w, self.classes, rng)]
         super().__init__(layers)
 
@@ -199,7 +200,7 @@ class AttentionNet(Sequential):
 
     kind = "AttentionNet"
 
-    def __init__(self, tokens: int = 8, features: int = 8, d_model: int = 32, heads: int = 4,
+    def __init__(self, tokens: int = 8, features: int = 8, *, d_model: int = 32, heads: int = 4,
                  classes: int = 10, seed: int = 0, head_dim: int | None = None):
         self.tokens, self.features, self.d_model = int(tokens), int(features), int(d_model)
         self.heads, self.classes, self.seed = int(heads), int(classes), int(seed)
@@ -208,7 +209,7 @@ class AttentionNet(Sequential):
         super().__init__([
             Reshape((self.tokens, self.features)),
             Dense(self.features, self.d_model, rng), ReLU(),
-            MultiHeadSelfAttention(self.d_model, self.heads, rng, head_dim=self.head_dim),
+            MultiHeadSelfAttention(self.d_model, self.heads, rng=rng, head_dim=self.head_dim),
             Flatten(),
             Dense(self.tokens * self.d_model, self.classes, rng),
         ])

@@ -41,7 +41,7 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    def __init__(self, model, lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 0.0):
+    def __init__(self, model, lr: float = 0.05, *, momentum: float = 0.9, weight_decay: float = 0.0):
         super().__init__(model, lr, weight_decay)
         self.momentum = float(momentum)
 
@@ -55,7 +55,7 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    def __init__(self, model, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+    def __init__(self, model, lr: float = 1e-3, *, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0):
         super().__init__(model, lr, weight_decay)
         self.b1, self.b2 = (float(b) for b in betas)

@@ -39,7 +39,7 @@ def _labels(y, n: int, name: str, classes: int | None = None) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def evaluate(model, x, y, rt: Runtime | str | None = None, batch_size: int = 512) -> float:
+def evaluate(model, x, y, *, rt: Runtime | str | None = None, batch_size: int = 512) -> float:
     """Classification accuracy of ``model`` on (x, y), in [0, 1]."""
     x = as_array(x, "x", ndim=2, finite=True)
     if x.shape[0] == 0:
@@ -56,7 +56,7 @@ def make_optimizer(model, optimizer: str | Optimizer, lr: float, **kwargs) -> Op
     return OPTIMIZERS[optimizer](model, lr=lr, **kwargs)
 
 
-def train(model, data, epochs: int = 20, lr: float = 1e-3, batch_size: int = 32,
+def train(model, data, *, epochs: int = 20, lr: float = 1e-3, batch_size: int = 32,
           on_step: Callable[[dict], object] | None = None, optimizer: str | Optimizer = "adam",
           seed: int = 0, rt: Runtime | str | None = None, weight_decay: float = 0.0,
           evaluate_every_epoch: bool = True) -> list[dict]:
@@ -106,14 +106,14 @@ def train(model, data, epochs: int = 20, lr: float = 1e-3, batch_size: int = 32,
         record = {"epoch": epoch, "loss": total / x.shape[0], "train_accuracy": correct / x.shape[0],
                   "seconds": time.perf_counter() - t0, "end_of_epoch": True}
         if evaluate_every_epoch and len(data.x_test):
-            record["test_accuracy"] = evaluate(model, data.x_test, data.y_test, rt)
+            record["test_accuracy"] = evaluate(model, data.x_test, data.y_test, rt=rt)
         history.append(record)
         if on_step is not None and on_step(record) is False:
             break
     return history
 
 
-def measure_latency(model, x, rt: Runtime | str | None = None, repeat: int = 5) -> float:
+def measure_latency(model, x, *, rt: Runtime | str | None = None, repeat: int = 5) -> float:
     """Median host wall time in seconds of one forward pass over ``x`` on ``rt`` (transfers
     included: what a caller of ``model.forward`` waits for)."""
     rt = resolve_rt(rt)

@@ -47,7 +47,7 @@ def _sgemm_time(rt, n: int, repeat: int, budget: float) -> float:
     from ..ops import sgemm_timing
 
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
-    return sgemm_timing(a, a, rt, repeat=repeat, budget_s=budget).median
+    return sgemm_timing(a, a, rt=rt, repeat=repeat, budget_s=budget).median
 
 
 def bench_int8(ctx: BenchContext) -> Iterator[BenchResult]:
@@ -59,8 +59,8 @@ def bench_int8(ctx: BenchContext) -> Iterator[BenchResult]:
         b = rng.integers(-128, 128, (n, n)).astype(np.int8)
         ops = 2.0 * n ** 3
         if rt.is_numpy:
-            t = rt.timeit(lambda: int8_matmul(a, b, rt), repeat=repeat, budget_s=budget)
-            c_rows = int8_matmul(a[:8], b, rt)
+            t = rt.timeit(lambda: int8_matmul(a, b, rt=rt), repeat=repeat, budget_s=budget)
+            c_rows = int8_matmul(a[:8], b, rt=rt)
             note, sgemm_ratio = "numpy backend (float64 BLAS, exact)", None
         else:
             prob = Int8Problem(a, b, rt)
@@ -68,10 +68,11 @@ def bench_int8(ctx: BenchContext) -> Iterator[BenchResult]:
             c_rows = prob.out.get()[:8]
             sg = _sgemm_time(rt, n, repeat, budget)
             sgemm_ratio = sg / t.median
-            note = f"{quant_config(rt).describe()}; {sgemm_ratio:.2f}x our SGEMM ({ops / sg / 1e9:,.0f} GFLOP/s)"
+            note = (f"{quant_config(rt).describe()}; {sgemm_ratio:.2f}x our SGEMM "
+                    f"({ops / sg / 1e9:,.0f} GFLOP/s)")
         exact = np.array_equal(c_rows, a[:8].astype(np.int64) @ b.astype(np.int64))
-        ref_t, ref_c, ref_name, layouts = references.int8_matmul(ctx.reference, a, b, repeat, budget,
-                                                                 threads=ctx.threads)
+        ref_t, ref_c, ref_name, layouts = references.int8_matmul(ctx.reference, a, b, repeat=repeat,
+                                                                 budget_s=budget, threads=ctx.threads)
         if ref_c is not None and rt.is_opencl:
             exact = exact and np.array_equal(prob.out.get(), ref_c)
         # The CPU paths multiply on FP32 FMA lanes or with vpmaddwd, which the roofline's INT8
@@ -96,14 +97,15 @@ def bench_int4(ctx: BenchContext) -> Iterator[BenchResult]:
         q = rng.integers(-8, 8, (n, k)).astype(np.int8)
         scales = rng.uniform(0.01, 0.02, n).astype(np.float32)
         x = rng.standard_normal(k).astype(np.float32)
-        w = Int4Weights(pack_int4(q), scales, k)
+        w = Int4Weights(pack_int4(q), scales, k=k)
         nbytes = w.packed.nbytes + 4.0 * (k + 2 * n)
         wf = w.dequantized()
         params = {"n": n, "k": k, "packed_bytes": w.packed.nbytes}
         how = "numpy backend" if rt.is_numpy else quant_config(rt).describe()
         call = rt.host_timeit(lambda: int4_gemv(x, w, rt=rt), warmup=2, repeat=repeat, budget_s=budget)
         y = int4_gemv(x, w, rt=rt)
-        ref_t, ref_y = references.gemv(ctx.reference, wf, x, repeat, budget, threads=ctx.threads)
+        ref_t, ref_y = references.gemv(ctx.reference, wf, x, repeat=repeat, budget_s=budget,
+                                       threads=ctx.threads)
         err = float(np.linalg.norm(y - ref_y) / np.linalg.norm(ref_y))
         ref_name = f"float32 GEMV ({references.describe(ctx.reference)})"
         if rt.is_opencl:
@@ -116,14 +118,15 @@ def bench_int4(ctx: BenchContext) -> Iterator[BenchResult]:
                      f"({4 * n * k / ref_t.median / 1e9:,.0f} GB/s of weights)")
         ref_call = ref_t
         if ctx.reference == "torch-cuda":
-            ref_call, _ = references.gemv(ctx.reference, wf, x, repeat, budget, end_to_end=True)
+            ref_call, _ = references.gemv(ctx.reference, wf, x, repeat=repeat, budget_s=budget,
+                                          end_to_end=True)
         yield ctx.result(
             "quant", f"int4_gemv {n}x{k} call", call, ref=ref_call, reference=ref_name, flops=2.0 * n * k,
             nbytes=nbytes, ceiling="bandwidth", params=params, rel_error=err, scope="call",
             note=f"{how}; the whole public call: x from the host, y back to it")
 
 
-def int8_matmul_profile(m: int, n: int, k: int, rt, repeat: int = 5):
+def int8_matmul_profile(m: int, n: int, k: int, rt, *, repeat: int = 5):
     """:class:`~workbench.roofline.OpProfile` of one int8 GEMM on ``rt`` (device time, int8
     operands and int32 result as its bytes), for placing on the roofline."""
     from ..roofline import OpProfile
@@ -134,13 +137,13 @@ def int8_matmul_profile(m: int, n: int, k: int, rt, repeat: int = 5):
     a = rng.integers(-128, 128, (m, k)).astype(np.int8)
     b = rng.integers(-128, 128, (k, n)).astype(np.int8)
     if rt.is_numpy:
-        t = rt.timeit(lambda: int8_matmul(a, b, rt), repeat=repeat, budget_s=1.0)
+        t = rt.timeit(lambda: int8_matmul(a, b, rt=rt), repeat=repeat, budget_s=1.0)
     else:
         t = rt.timeit(Int8Problem(a, b, rt).enqueue, warmup=1, repeat=repeat, budget_s=1.0)
     return OpProfile(f"int8_matmul {m}x{n}x{k}", 2.0 * m * n * k, float(m * k + k * n + 4 * m * n), t.median)
 
 
-def int4_gemv_profile(n: int, k: int, rt, repeat: int = 10):
+def int4_gemv_profile(n: int, k: int, rt, *, repeat: int = 10):
     """:class:`~workbench.roofline.OpProfile` of one ``int4_gemv`` (packed bytes counted; the
     device work of a call, x already on the device)."""
     from ..roofline import OpProfile
@@ -148,7 +151,7 @@ def int4_gemv_profile(n: int, k: int, rt, repeat: int = 10):
 
     rt = resolve_rt(rt)
     rng = np.random.default_rng(0)
-    w = Int4Weights(pack_int4(rng.integers(-8, 8, (n, k)).astype(np.int8)), np.ones(n, np.float32), k)
+    w = Int4Weights(pack_int4(rng.integers(-8, 8, (n, k)).astype(np.int8)), np.ones(n, np.float32), k=k)
     x = rng.standard_normal(k).astype(np.float32)
     if rt.is_numpy:
         t = rt.timeit(lambda: int4_gemv(x, w, rt=rt), repeat=repeat, budget_s=1.0)

@@ -47,7 +47,7 @@ def _kl_divergence(p: np.ndarray, q: np.ndarray) -> float:
     return float(np.sum(p[mask] * np.log(p[mask] / q[mask])))
 
 
-def kl_threshold(values: np.ndarray, levels: int, bins: int = KL_BINS, amax: float | None = None) -> float:
+def kl_threshold(values: np.ndarray, levels: int, *, bins: int = KL_BINS, amax: float | None = None) -> float:
     """Entropy-calibrated threshold for nonnegative ``values`` quantized to ``levels`` levels
     (histogram over [0, amax], default the largest value)."""
     amax = float(values.max(initial=0.0)) if amax is None else float(amax)
@@ -144,7 +144,7 @@ def _range_of(x: np.ndarray, method: str, bits: int, symmetric: bool, percentile
     return a * lo0, a * hi0
 
 
-def calibrate(x, method: str = "minmax", bits: int = 8, symmetric: bool = True, axis: int | None = None,
+def calibrate(x, method: str = "minmax", *, bits: int = 8, symmetric: bool = True, axis: int | None = None,
               percentile: float = 99.99) -> QuantParams:
     """Quantization parameters for ``x`` by ``method`` (``"minmax"``, ``"percentile"``, ``"kl"``,
     ``"mse"``), ``bits`` in 2..8, per tensor (``axis=None``) or per channel along ``axis``.
@@ -178,7 +178,8 @@ def calibrate(x, method: str = "minmax", bits: int = 8, symmetric: bool = True, 
         fell = sum(r[2] != method for r in ranges)
         calibrator = method if not fell else (f"{method}->minmax" if fell == len(ranges) else
                                               f"{method}->minmax ({fell} of {len(ranges)} channels)")
-    return params_from_range(lo, hi, bits, symmetric, axis, method, calibrator)
+    return params_from_range(lo, hi, bits=bits, symmetric=symmetric, axis=axis, method=method,
+                             calibrator=calibrator)
 
 
 def quantization_error(x, params: QuantParams) -> float:

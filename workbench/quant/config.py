@@ -70,7 +70,8 @@ set_quant_config(rt, QuantConfig("pmadd", json.loads(sys.argv[2]), "plain"))
 rng = np.random.default_rng(0)
 a = rng.integers(-128, 128, (9, 70)).astype(np.int8)
 b = rng.integers(-128, 128, (70, 20)).astype(np.int8)
-print("exact" if np.array_equal(int8_matmul(a, b, rt), a.astype(np.int64) @ b.astype(np.int64)) else "wrong")
+exact = np.array_equal(int8_matmul(a, b, rt=rt), a.astype(np.int64) @ b.astype(np.int64))
+print("exact" if exact else "wrong")
 """
 
 
@@ -144,6 +145,8 @@ def set_quant_config(rt: Runtime, cfg: QuantConfig | None) -> None:
 
 
 def quant_program(rt: Runtime):
-    """``quant.cl`` built for the runtime's configuration."""
+    """``quant.cl`` built for the runtime's configuration (kept with it: every call of the
+    integer ops asks for it, and a GEMV's host time is counted in microseconds)."""
     cfg = quant_config(rt)
-    return build(rt, cfg.dot, cfg.params)
+    key = ("quant.program", cfg.dot, tuple(sorted(cfg.params.items())))
+    return rt.memo(key, lambda: build(rt, cfg.dot, cfg.params))

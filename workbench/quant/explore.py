@@ -42,7 +42,7 @@ class LayerCalibration:
     act_ranges: dict[str, tuple[float, float]]
 
 
-def calibration_report(model, calib_x, bits: int = 8, bins: int = 80,
+def calibration_report(model, calib_x, *, bits: int = 8, bins: int = 80,
                        percentile: float = 99.9) -> list[LayerCalibration]:
     """Per-layer calibration view of ``model`` on ``calib_x`` for the four methods."""
     inputs = layer_inputs(model, calib_x, "numpy")
@@ -108,21 +108,23 @@ def iter_grid(model, data, *, methods=METHODS, bits=(8, 4), per_channel=(True, F
     rt = resolve_rt(rt)
     store = resolve_store(store)
     if store is None:
-        yield from _grid_points(model, data, rt, calib_size, cells or grid_cells(methods, bits, per_channel), None)
+        yield from _grid_points(model, data, rt, calib_size, cells or grid_cells(methods, bits, per_channel),
+                                None)
         return
     with store.run(GRID_KIND, {"model": model_name or model.kind}, device=rt) as run:
-        yield from _grid_points(model, data, rt, calib_size, cells or grid_cells(methods, bits, per_channel), run)
+        yield from _grid_points(model, data, rt, calib_size, cells or grid_cells(methods, bits, per_channel),
+                                run)
 
 
 def _grid_points(model, data, rt: Runtime, calib_size: int, cells, run) -> Iterator[GridPoint]:
     calib = data.x_train[:calib_size]
     x_lat = data.x_test
-    float_acc = evaluate(model, data.x_test, data.y_test, rt)
-    float_lat = measure_latency(model, x_lat, rt)
+    float_acc = evaluate(model, data.x_test, data.y_test, rt=rt)
+    float_lat = measure_latency(model, x_lat, rt=rt)
     for step, (b, pc, m) in enumerate(cells):
-        qm = quantize_model(model, calib, m, b, per_channel=pc, rt=rt)
+        qm = quantize_model(model, calib, method=m, bits=b, per_channel=pc, rt=rt)
         point = GridPoint(m, b, pc, qm.evaluate(data.x_test, data.y_test, rt), float_acc, qm.nbytes,
-                          qm.float_nbytes, measure_latency(qm, x_lat, rt), float_lat,
+                          qm.float_nbytes, measure_latency(qm, x_lat, rt=rt), float_lat,
                           qm.layers[0].kernel, rt.name, _calibrators(qm, m))
         if run is not None:
             numbers = {k: float(v) for k, v in point.as_row().items() if isinstance(v, (bool, int, float))}

@@ -24,7 +24,7 @@ class Int4Weights:
     output channel, :func:`~workbench.quant.pack_int4` layout), ``scales`` (N,) float32, and an
     optional ``bias`` (N,) float32 that every product adds (a layer's)."""
 
-    def __init__(self, packed, scales, k: int | None = None, *, bias=None):
+    def __init__(self, packed, scales, *, k: int | None = None, bias=None):
         p = np.asarray(packed)
         if p.dtype != np.uint8 or p.ndim != 2:
             raise InputError("w_packed", f"expected (N, ceil(K/2)) uint8 from pack_int4, got "
@@ -74,12 +74,12 @@ def _check_bias(bias, n: int) -> np.ndarray:
     return bias
 
 
-def prepare_int4(w_packed, scales, k: int | None = None, *, bias=None) -> Int4Weights:
+def prepare_int4(w_packed, scales, *, k: int | None = None, bias=None) -> Int4Weights:
     """Prepare packed int4 weights once for repeated ``int4_gemv`` calls."""
-    return w_packed if isinstance(w_packed, Int4Weights) else Int4Weights(w_packed, scales, k, bias=bias)
+    return w_packed if isinstance(w_packed, Int4Weights) else Int4Weights(w_packed, scales, k=k, bias=bias)
 
 
-def int4_gemv(x, w_packed, scales=None, rt: Runtime | str | None = None, *, k: int | None = None,
+def int4_gemv(x, w_packed, *, scales=None, rt: Runtime | str | None = None, k: int | None = None,
               bias=None):
     """``y = x W^T * scales (+ bias)`` with int4 weights ``W`` (N, K) packed two per byte.
 
@@ -95,7 +95,7 @@ def int4_gemv(x, w_packed, scales=None, rt: Runtime | str | None = None, *, k: i
     unpack also scale it and sum each row), the GEMV, read y back; benchmarks time all of it.
     """
     rt = resolve_rt(rt)
-    w = prepare_int4(w_packed, scales, k)
+    w = prepare_int4(w_packed, scales, k=k)
     x = as_array(x, "x", finite=True)
     vector = x.ndim == 1
     x2 = x[None, :] if vector else x
@@ -186,8 +186,7 @@ def _gemv_call(rt: Runtime, x: np.ndarray, w: Int4Weights, bias) -> np.ndarray:
     m = x.shape[0]
     y = np.empty((m, w.n), np.float32)
     total_bias = _bias_total(w, bias)
-    # Everything that may upload or build does so now: a blocking transfer queued behind the
-    # gate below would wait for the gate, which opens only after it (an in-order queue).
+    # Everything that may upload or build does so now, before the launches are queued.
     quant_program(rt)
     w.device(rt)
     with rt.launch_lock:  # the scratch buffers are shared by every call on this device
@@ -201,19 +200,19 @@ def _gemv_call(rt: Runtime, x: np.ndarray, w: Int4Weights, bias) -> np.ndarray:
         xp = rt.scratch("int4.xp", 4 * m * w.ldx)
         info = rt.scratch("int4.info", 8 * m)
         out = rt.scratch("int4.y", 4 * m * w.n)
-        gate = cl.UserEvent(rt.ctx)  # queue everything, then let the device run it back to back
-        try:
-            if _prepares_on_device(cfg):
-                x_raw = rt.scratch("int4.x", 4 * m * w.k)
-                up = cl.enqueue_copy(rt.queue, x_raw, x, is_blocking=False, wait_for=[gate])
-            else:
-                padded = np.zeros((m, w.ldx), np.float32)
-                padded[:, :w.k] = x
-                x_raw = None
-                up = cl.enqueue_copy(rt.queue, xp, padded, is_blocking=False, wait_for=[gate])
-            events = _enqueue(rt, cfg, w, m, x_raw, xp, info, out, bias_buf, wait_for=[up])
-        finally:
-            gate.set_status(cl.command_execution_status.COMPLETE)
+        # No user-event gate here (Int4Problem's device timing has one): on NVIDIA's driver a
+        # command waiting on a user event costs about 125 us more per call (H200, 2026-12-03:
+        # docs/results/h200-2026-12-03/int4-call-probe.jsonl), far more than the gap between two
+        # launches queued in a row.
+        if _prepares_on_device(cfg):
+            x_raw = rt.scratch("int4.x", 4 * m * w.k)
+            up = cl.enqueue_copy(rt.queue, x_raw, x, is_blocking=False)
+        else:
+            padded = np.zeros((m, w.ldx), np.float32)
+            padded[:, :w.k] = x
+            x_raw = None
+            up = cl.enqueue_copy(rt.queue, xp, padded, is_blocking=False)
+        events = _enqueue(rt, cfg, w, m, x_raw, xp, info, out, bias_buf, wait_for=[up])
         cl.enqueue_copy(rt.queue, y, out, wait_for=events[-1:], is_blocking=True)
     return y
 
@@ -224,7 +223,7 @@ class Int4Problem:
     launches what a call runs on the device (on GPUs: preparing x, then the GEMV; on CPUs,
     where the host pads x, the GEMV on the padded copy made here)."""
 
-    def __init__(self, x: np.ndarray, w: Int4Weights, rt: Runtime, bias=None):
+    def __init__(self, x: np.ndarray, w: Int4Weights, rt: Runtime, *, bias=None):
         x = as_array(x, "x", ndim=2, finite=True)
         if x.shape[1] != w.k:
             raise InputError("x", f"expected {w.k} columns, got shape {x.shape}")
@@ -253,7 +252,8 @@ class Int4Problem:
             # back to back instead of idling for the host's per-launch overhead in between
             gate = cl.UserEvent(self.rt.ctx)
             try:
-                return _enqueue(self.rt, self.cfg, self.w, self.m, None if self.x_raw is None else self.x_raw.data,
+                return _enqueue(self.rt, self.cfg, self.w, self.m,
+                                None if self.x_raw is None else self.x_raw.data,
                                 self.xp.data, self.info.data, self.y.data,
                                 None if self.bias is None else self.bias.data, wait_for=[gate])
             finally:

@@ -104,10 +104,12 @@ def _geometry(cfg: QuantConfig, m: int, n: int, k: int) -> dict:
     p = cfg.params
     if cfg.variant == "pmadd":
         mr, nc, lm = p.get("MR", 4), 8 * p.get("NB", 3), p.get("LM", 4)
-        return {"Mp": _ceil_to(max(m, 1), mr * lm), "Np": _ceil_to(max(n, 1), nc), "Kp": _ceil_to(max(k, 1), 4)}
+        return {"Mp": _ceil_to(max(m, 1), mr * lm), "Np": _ceil_to(max(n, 1), nc),
+                "Kp": _ceil_to(max(k, 1), 4)}
     if cfg.variant == "packed":
         mr, nr, lm = p.get("MR", 8), 16 * p.get("NV", 2), p.get("LM", 4)
-        return {"Mp": _ceil_to(max(m, 1), mr * lm), "Np": _ceil_to(max(n, 1), nr), "Kp": _ceil_to(max(k, 1), 4)}
+        return {"Mp": _ceil_to(max(m, 1), mr * lm), "Np": _ceil_to(max(n, 1), nr),
+                "Kp": _ceil_to(max(k, 1), 4)}
     bm, bn, bkw = p.get("BM", 128), p.get("BN", 128), p.get("BKW", 8)  # quant.cl's defaults
     return {"Mp": _ceil_to(max(m, 1), bm), "Np": _ceil_to(max(n, 1), bn), "Kp": _ceil_to(max(k, 1), 4 * bkw)}
 
@@ -174,7 +176,7 @@ def epilogue_reference(acc: np.ndarray, colsum: np.ndarray, ep: Epilogue) -> np.
     return np.clip(np.rint(y / np.float32(so)) + np.float32(zo), -128, 127).astype(np.int8)
 
 
-def int8_matmul(a, b, rt: Runtime | str | None = None, *, zero_point_a: int = 0, scale_a=None,
+def int8_matmul(a, b, *, rt: Runtime | str | None = None, zero_point_a: int = 0, scale_a=None,
                 scale_b=None, bias=None, relu: bool = False, out_scale=None, out_zero_point: int = 0):
     """Integer matrix product of int8 ``a`` (M, K) and int8 ``b`` (K, N), int32 accumulation.
 
@@ -223,7 +225,8 @@ def _padded_a(rt: Runtime, a: np.ndarray, g: dict):
     return rt.to_device(ap, "a")
 
 
-def _launch(rt: Runtime, cfg: QuantConfig, g: dict, a_buf, w: Int8Weights, m: int, ep: Epilogue, wait_for=None,
+def _launch(rt: Runtime, cfg: QuantConfig, g: dict, a_buf, w: Int8Weights, m: int, ep: Epilogue,
+            wait_for=None,
             out=None, ep_device=None):
     """Enqueue the int8 GEMM on padded device A (Mp, Kp); returns the (M, N) device array
     ``out``. ``ep_device``: the epilogue's (scale_b, bias) already on the device."""
@@ -262,7 +265,7 @@ def _launch(rt: Runtime, cfg: QuantConfig, g: dict, a_buf, w: Int8Weights, m: in
     return out
 
 
-def int8_linear(x, act, w, scale_w, bias=None, rt: Runtime | str | None = None, *, relu: bool = False,
+def int8_linear(x, act, w, scale_w, *, bias=None, rt: Runtime | str | None = None, relu: bool = False,
                 owner: object = None) -> np.ndarray:
     """A quantized linear layer: ``y = dequant(quantize(x, act) @ W_q) + bias`` in integers.
 
@@ -287,7 +290,7 @@ def int8_linear(x, act, w, scale_w, bias=None, rt: Runtime | str | None = None, 
     _check_k(w.k, int(act.zero_point))
     m = x.shape[0]
     if rt.is_numpy or m == 0:
-        return epilogue_reference(int8_matmul(quantize(x, act, rt="numpy"), w, "numpy"), w.colsum, ep)
+        return epilogue_reference(int8_matmul(quantize(x, act, rt="numpy"), w, rt="numpy"), w.colsum, ep)
     cfg = quant_config(rt)
     g = _geometry(cfg, m, w.n, w.k)
     def upload():

@@ -68,7 +68,7 @@ class QuantizedLinear:
             self.w8, self.w4 = Int8Weights(q), None
         else:
             self.w8, self.w4 = None, Int4Weights(pack_int4(np.ascontiguousarray(q.T), rt="numpy"),
-                                                 self.scale_w, self.k, bias=self.bias)
+                                                 self.scale_w, k=self.k, bias=self.bias)
 
     @property
     def kernel(self) -> str:
@@ -80,7 +80,7 @@ class QuantizedLinear:
 
     def __call__(self, x2: np.ndarray, rt: Runtime) -> np.ndarray:
         if self.w8 is not None:
-            return int8_linear(x2, self.act, self.w8, self.scale_w, self.bias, rt, owner=self)
+            return int8_linear(x2, self.act, self.w8, self.scale_w, bias=self.bias, rt=rt, owner=self)
         return int4_gemv(x2, self.w4, rt=rt)
 
 
@@ -124,7 +124,7 @@ class QuantizedModel:
         return self.model.predict(x, rt, batch_size)
 
     def evaluate(self, x, y, rt: Runtime | str | None = None) -> float:
-        return evaluate(self.model, x, y, rt)
+        return evaluate(self.model, x, y, rt=rt)
 
     def __repr__(self) -> str:
         bits = sorted(set(self.bits.values()))
@@ -169,7 +169,7 @@ def _bits_for(bits, names: list[str]) -> dict[str, int]:
     return {n: b for n in names}
 
 
-def quantize_model(model, calib_x, method: str = "minmax", bits=8, per_channel: bool = True,
+def quantize_model(model, calib_x, *, method: str = "minmax", bits=8, per_channel: bool = True,
                    rt: Runtime | str | None = None, act_method: str | None = None) -> QuantizedModel:
     """Post-training quantization of every linear layer of ``model`` (which is left unchanged).
 
@@ -197,7 +197,8 @@ def quantize_model(model, calib_x, method: str = "minmax", bits=8, per_channel: 
         w = layer.weight_matrix()
         b = layer_bits[name]
         if b == FLOAT_BITS:
-            reports.append(LayerReport(name, layer.kind, w.shape, b, "sgemm", linear_nbytes(*w.shape, b), 0.0))
+            reports.append(LayerReport(name, layer.kind, w.shape, b, "sgemm", linear_nbytes(*w.shape, b),
+                                       0.0))
             continue
         wparams = calibrate(w, method, bits=b, symmetric=True, axis=1 if per_channel else None)
         act = calibrate(inputs[name], act_method, bits=8, symmetric=False) if b > 4 else None
@@ -234,7 +235,7 @@ class FakeQuant:
         return fake_quantize(x, self.aparams, rt="numpy", return_mask=True)
 
 
-def qat_train(model, data, bits: int = 4, method: str = "mse", per_channel: bool = True,
+def qat_train(model, data, *, bits: int = 4, method: str = "mse", per_channel: bool = True,
               epochs: int = 5, lr: float = 2e-4, batch_size: int = 32, calib_size: int = 512,
               on_step: Callable[[dict], object] | None = None, seed: int = 0,
               rt: Runtime | str | None = None) -> QuantizedModel:
@@ -277,7 +278,7 @@ def qat_train(model, data, bits: int = 4, method: str = "mse", per_channel: bool
             break
     for _, layer in student.linear_layers():
         layer.fake_quant = None
-    return quantize_model(student, calib, method, bits, per_channel, rt)
+    return quantize_model(student, calib, method=method, bits=bits, per_channel=per_channel, rt=rt)
 
 
 # -- mixed precision -------------------------------------------------------------------------------
@@ -301,7 +302,7 @@ def _loss(model, x, y, rt) -> float:
     return cross_entropy(model.forward(x, rt), y)[0]
 
 
-def layer_sensitivity(model, x, y, candidate_bits, method: str = "mse", per_channel: bool = True,
+def layer_sensitivity(model, x, y, candidate_bits, *, method: str = "mse", per_channel: bool = True,
                       rt: Runtime | str | None = None) -> dict[str, dict[int, float]]:
     """Loss increase on (x, y) when one layer's weights alone are fake-quantized to each bits."""
     base = _loss(model, x, y, rt)
@@ -320,7 +321,7 @@ def layer_sensitivity(model, x, y, candidate_bits, method: str = "mse", per_chan
     return out
 
 
-def mixed_precision(model, data, candidate_bits=(4, 8, 32), budget=0.2, method: str = "mse",
+def mixed_precision(model, data, *, candidate_bits=(4, 8, 32), budget=0.2, method: str = "mse",
                     per_channel: bool = True, rt: Runtime | str | None = None,
                     validation_size: int = 400) -> MixedPrecisionResult:
     """Per-layer bit allocation under a size budget, from per-layer sensitivity.
@@ -343,7 +344,7 @@ def mixed_precision(model, data, candidate_bits=(4, 8, 32), budget=0.2, method: 
     x = as_array(data.x_train, "data.x_train", ndim=2, finite=True)
     y = np.asarray(data.y_train)
     xv, yv = x[-validation_size:], y[-validation_size:]
-    sens = layer_sensitivity(model, xv, yv, cands, method, per_channel, rt)
+    sens = layer_sensitivity(model, xv, yv, cands, method=method, per_channel=per_channel, rt=rt)
     layers = model.linear_layers()
     names = [n for n, _ in layers]
     shapes = {n: l.weight_matrix().shape for n, l in layers}
@@ -377,8 +378,8 @@ def mixed_precision(model, data, candidate_bits=(4, 8, 32), budget=0.2, method: 
                 saved = size(alloc) - size(trial)
                 options.append(((sens[n][cands[i - 1]] - sens[n][alloc[n]]) / max(saved, 1), n, trial))
             alloc = min(options, key=lambda o: o[0])[2]
-    qm = quantize_model(model, x[:512], method, alloc, per_channel, rt)
+    qm = quantize_model(model, x[:512], method=method, bits=alloc, per_channel=per_channel, rt=rt)
     return MixedPrecisionResult(
         allocation=alloc, accuracy=qm.evaluate(data.x_test, data.y_test, rt), nbytes=qm.nbytes,
-        budget=budget_bytes, float_accuracy=evaluate(model, data.x_test, data.y_test, rt),
+        budget=budget_bytes, float_accuracy=evaluate(model, data.x_test, data.y_test, rt=rt),
         float_nbytes=float_nbytes, sensitivity=sens, model=qm)

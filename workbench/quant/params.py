@@ -94,7 +94,7 @@ class QuantParams:
         return f"QuantParams({self.method or 'manual'}, {self.bits}-bit {kind}, {where}, scale={s})"
 
 
-def params_from_range(lo, hi, bits: int = 8, symmetric: bool = True, axis: int | None = None,
+def params_from_range(lo, hi, *, bits: int = 8, symmetric: bool = True, axis: int | None = None,
                       method: str = "", calibrator: str = "") -> QuantParams:
     """Quantizer for the clipping range [lo, hi] (arrays of the channel shape, or scalars)."""
     bits = check_bits(bits)
@@ -182,7 +182,7 @@ def dequantize(q, params: QuantParams, rt: Runtime | str | None = None) -> np.nd
     return ((qa.astype(np.int32) - zp).astype(FLOAT) * scale).astype(FLOAT)
 
 
-def fake_quantize(x, params: QuantParams, rt: Runtime | str | None = None,
+def fake_quantize(x, params: QuantParams, *, rt: Runtime | str | None = None,
                   return_mask: bool = False):
     """``dequantize(quantize(x))`` in one pass: float32 values on the integer grid.
 

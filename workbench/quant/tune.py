@@ -63,7 +63,8 @@ def quant_candidates(rt: Runtime) -> list[QuantConfig]:
             continue
         if 2 * bkw * (bm + bn + 8) * 4 > info.local_mem_bytes:
             continue
-        out.append(QuantConfig("tiled", {"BM": bm, "BN": bn, "BKW": bkw, "TM": tm, "TN": tn, **keep}, base.dot))
+        out.append(QuantConfig("tiled", {"BM": bm, "BN": bn, "BKW": bkw, "TM": tm, "TN": tn, **keep},
+                               base.dot))
     return out
 
 
@@ -71,7 +72,8 @@ def gemv_candidates(rt: Runtime, base: QuantConfig) -> list[QuantConfig]:
     """``int4_gemv`` tunables over ``base`` (the GEMM's): see the module docstring."""
     keep = {k: v for k, v in base.params.items() if k not in GEMV_TUNABLES}
     if rt.kind == "opencl-cpu":
-        return [QuantConfig(base.variant, {**keep, "GEMV_ROWS": 1, "ROWS": rows}, base.dot) for rows in (1, 2, 4, 8)]
+        return [QuantConfig(base.variant, {**keep, "GEMV_ROWS": 1, "ROWS": rows}, base.dot)
+                for rows in (1, 2, 4, 8)]
     unpacks = (0, 1) if rt.info.fp_denormals else (0,)
     out = []
     for wg, rows, den in itertools.product((64, 128, 256), (4, 8, 16), unpacks):
@@ -99,10 +101,11 @@ def _evaluate_gemv(rt: Runtime, cfg: QuantConfig, size: int, repeat: int) -> Qua
         q = rng.integers(-8, 8, (n, k)).astype(np.int8)
         x = rng.standard_normal((2, k)).astype(np.float32)
         ref = x.astype(np.float64) @ q.T.astype(np.float64)
-        got = int4_gemv(x, pack_int4(q), np.ones(n, np.float32), rt, k=k)
+        got = int4_gemv(x, pack_int4(q), scales=np.ones(n, np.float32), rt=rt, k=k)
         if np.linalg.norm(got - ref) > 1e-5 * np.linalg.norm(ref):
             return QuantTuneResult(cfg, None, "wrong answer")
-        w = Int4Weights(pack_int4(rng.integers(-8, 8, (size, size)).astype(np.int8)), np.ones(size, np.float32))
+        w = Int4Weights(pack_int4(rng.integers(-8, 8, (size, size)).astype(np.int8)),
+                        np.ones(size, np.float32))
         prob = Int4Problem(rng.standard_normal((1, size)).astype(np.float32), w, rt)
         t = rt.timeit(prob.enqueue, warmup=2, repeat=repeat, budget_s=2.0)
         return QuantTuneResult(cfg, None, gbs=w.packed.nbytes / t.median / 1e9)
@@ -116,7 +119,7 @@ def _evaluate(rt: Runtime, cfg: QuantConfig, size: int, repeat: int) -> QuantTun
         m, n, k = 131, 77, 300
         a = rng.integers(-128, 128, (m, k)).astype(np.int8)
         b = rng.integers(-128, 128, (k, n)).astype(np.int8)
-        if not np.array_equal(int8_matmul(a, b, rt), a.astype(np.int64) @ b.astype(np.int64)):
+        if not np.array_equal(int8_matmul(a, b, rt=rt), a.astype(np.int64) @ b.astype(np.int64)):
             return QuantTuneResult(cfg, None, "wrong answer")
         a = rng.integers(-128, 128, (size, size)).astype(np.int8)
         t = rt.timeit(Int8Problem(a, a, rt).enqueue, warmup=1, repeat=repeat, budget_s=2.0)
@@ -125,7 +128,7 @@ def _evaluate(rt: Runtime, cfg: QuantConfig, size: int, repeat: int) -> QuantTun
     return _trial(rt, cfg, body)
 
 
-def tune_quant(rt: Runtime | str | None = None, size: int | None = None, quick: bool = False,
+def tune_quant(rt: Runtime | str | None = None, size: int | None = None, *, quick: bool = False,
                on_result: Callable[[QuantTuneResult, int, int], None] | None = None,
                record: bool = True, candidates: list[QuantConfig] | None = None) -> list[QuantTuneResult]:
     """Time every candidate on a ``size``-cubed int8 product, then the ``int4_gemv`` candidates
@@ -137,13 +140,14 @@ def tune_quant(rt: Runtime | str | None = None, size: int | None = None, quick: 
         size = (1024 if quick else 4096) if rt.kind == "opencl-gpu" else (512 if quick else 1024)
     cands = quant_candidates(rt) if candidates is None else list(candidates)
     results = run_candidates(cands, lambda cfg: _evaluate(rt, cfg, size, 3 if quick else 7), "gops",
-                             on_result)
+                             on_result=on_result)
     best = results[0] if results and results[0].gops else None
     if best is None:
         return results
     gemv_size = (4096 if quick else 16384) if rt.kind == "opencl-gpu" else (1024 if quick else 4096)
     gemv = run_candidates(gemv_candidates(rt, best.config),
-                          lambda cfg: _evaluate_gemv(rt, cfg, gemv_size, 5 if quick else 20), "gbs", on_result)
+                          lambda cfg: _evaluate_gemv(rt, cfg, gemv_size, 5 if quick else 20), "gbs",
+                          on_result=on_result)
     params = dict(best.config.params)
     extra = {}
     if gemv and gemv[0].gbs:

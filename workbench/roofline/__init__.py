@@ -47,7 +47,8 @@ from .probes import (
 __all__ = [
     "ABOVE_THEORY", "CEILING_FIELDS", "COMPUTE_FIELDS", "Ceilings", "ImplausibleMeasurement", "LABELS",
     "LAUNCH_FACTOR", "OpProfile", "PROFILE_KIND", "Reading", "Roofline", "SPREAD_NOISY", "Step", "UNITS",
-    "cached_ceilings", "ceilings_history", "check_plausible", "check_reading", "get_ceilings", "iter_ceilings",
+    "cached_ceilings", "ceilings_history", "check_plausible", "check_reading", "get_ceilings",
+    "iter_ceilings",
     "load_profiles", "measure_ceilings", "new_ceilings", "noisy_ceilings", "plan_ceilings", "save_ceilings",
     "save_profiles", "theoretical_peaks",
 ]

@@ -22,7 +22,7 @@ PROFILE_KIND = "roofline-points"
 def measure_ceilings(
     rt: Runtime | str | None = None,
     on_result: Callable[[Reading, int, int], None] | None = None,
-    quick: bool | None = None,
+    *, quick: bool | None = None,
     store=None,
 ) -> Ceilings:
     """Measure every ceiling of ``rt`` (see :mod:`workbench.roofline.probes`) and return
@@ -74,7 +74,7 @@ def ceilings_history(rt: Runtime | str | None = None, store=None) -> list[dict]:
             for h in st.ceilings_history(rt.info.key)]
 
 
-def get_ceilings(rt: Runtime | str | None = None, refresh: bool = False, store=None,
+def get_ceilings(rt: Runtime | str | None = None, refresh: bool = False, *, store=None,
                  quick: bool | None = None) -> Ceilings:
     """Cached ceilings of the run's mode when there are some (and ``refresh`` is False), else
     measure them."""
@@ -89,7 +89,7 @@ def get_ceilings(rt: Runtime | str | None = None, refresh: bool = False, store=N
     return measure_ceilings(rt, quick=quick, store=store)
 
 
-def save_profiles(rt: Runtime, profiles: list[OpProfile], store=None, *, source: str = "") -> int | None:
+def save_profiles(rt: Runtime, profiles: list[OpProfile], *, store=None, source: str = "") -> int | None:
     """Keep measured operations in the store as a finished run of kind ``"roofline-points"``
     (``source`` says what measured them: ``"roofline page"``, ``"bench"``...), so they can be
     redrawn later; returns the run id."""
@@ -116,7 +116,8 @@ def _profiles_of(run: dict, metrics: list[dict]) -> list[OpProfile]:
             for m in metrics]
 
 
-def load_profiles(rt: Runtime, store=None, *, source: str | None = None, latest: bool = True) -> list[OpProfile]:
+def load_profiles(rt: Runtime, store=None, *, source: str | None = None,
+                  latest: bool = True) -> list[OpProfile]:
     """Stored operations of this device: those of the newest finished ``"roofline-points"`` run
     (``latest``), or of every such run; ``source`` filters on what measured them."""
     st = resolve_store(store)

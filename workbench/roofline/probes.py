@@ -225,7 +225,8 @@ def _numpy_steps(rt: Runtime, quick: bool) -> list[Step]:
     def launch() -> Reading:
         x = np.ones(1, np.float32)
         t = rt.timeit(lambda: np.negative(x, out=x), warmup=10, repeat=s["launches"], budget_s=None)
-        return Reading("launch_us", "numpy ufunc call overhead", t.median * 1e6, "us", t.as_dict(), "1 element")
+        return Reading("launch_us", "numpy ufunc call overhead", t.median * 1e6, "us", t.as_dict(),
+                       "1 element")
 
     return [
         Step("bandwidth_gbs", "numpy copy", copy),
@@ -285,7 +286,8 @@ def check_plausible(ceilings: Ceilings) -> list[str]:
     return warnings
 
 
-def iter_ceilings(rt: Runtime | str | None = None, quick: bool | None = None) -> Iterator[tuple[Reading, Ceilings, int, int]]:
+def iter_ceilings(rt: Runtime | str | None = None,
+                  quick: bool | None = None) -> Iterator[tuple[Reading, Ceilings, int, int]]:
     """Run the microbenchmarks one at a time, yielding ``(reading, ceilings so far, i, total)``
     after each, so a UI can show ceilings as they arrive. Raises ImplausibleMeasurement."""
     rt = resolve_rt(rt)

@@ -20,7 +20,8 @@ class Timing:
 
     ``median`` is what benchmarks report; ``spread`` is the relative width of the samples over
     the median: p90 - p10 with ten samples or more, the range without the smallest and largest
-    sample with five to nine, max - min with fewer. Used to flag noisy readings. ``source`` says what clock produced the samples: ``"events"`` (OpenCL profiling
+    sample with five to nine, max - min with fewer. Used to flag noisy readings. ``source``
+    says what clock produced the samples: ``"events"`` (OpenCL profiling
     events, device time only) or ``"host"`` (``time.perf_counter`` around a synchronous call).
     """
 
@@ -80,7 +81,7 @@ def plan_repeats(first_seconds: float, repeat: int, budget_s: float | None) -> i
 def repeat_timing(
     once: Callable[[], float],
     warmup: int = 1,
-    repeat: int = 10,
+    *, repeat: int = 10,
     budget_s: float | None = 2.0,
     source: str = "host",
 ) -> Timing:
@@ -96,7 +97,7 @@ def repeat_timing(
 def host_timeit(
     fn: Callable[[], object],
     warmup: int = 1,
-    repeat: int = 10,
+    *, repeat: int = 10,
     budget_s: float | None = 2.0,
     sync: Callable[[], None] | None = None,
 ) -> Timing:
@@ -110,7 +111,7 @@ def host_timeit(
             sync()
         return time.perf_counter() - t0
 
-    return repeat_timing(once, warmup, repeat, budget_s, "host")
+    return repeat_timing(once, warmup, repeat=repeat, budget_s=budget_s, source="host")
 
 
 class Runtime:
@@ -213,7 +214,7 @@ class Runtime:
         self,
         fn: Callable[[], object],
         warmup: int = 1,
-        repeat: int = 10,
+        *, repeat: int = 10,
         budget_s: float | None = 2.0,
     ) -> Timing:
         """Time ``fn()`` with the host clock; ``finish()`` is called after every call.
@@ -223,9 +224,9 @@ class Runtime:
         Holds ``measure_lock`` throughout.
         """
         with self.measure_lock:
-            return host_timeit(fn, warmup, repeat, budget_s, sync=self.finish)
+            return host_timeit(fn, warmup, repeat=repeat, budget_s=budget_s, sync=self.finish)
 
-    def timeit(self, fn, warmup: int = 1, repeat: int = 10, budget_s: float | None = 2.0) -> Timing:
+    def timeit(self, fn, warmup: int = 1, *, repeat: int = 10, budget_s: float | None = 2.0) -> Timing:
         """Median-of-repeats timing of ``fn()``; see the backend's docstring for the clock used."""
         return self.host_timeit(fn, warmup=warmup, repeat=repeat, budget_s=budget_s)
 

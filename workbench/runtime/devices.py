@@ -72,7 +72,9 @@ class DeviceInfo:
         if self.compute_capability is not None:
             return "sm_%d%d" % tuple(self.compute_capability)
         if self.type == "cpu" and self.host_isa:  # a CPU device's kernels follow the host's vectors
-            return "x86-avx512" if "avx512f" in self.host_isa else ("x86-avx2" if "avx2" in self.host_isa else "x86")
+            if "avx512f" in self.host_isa:
+                return "x86-avx512"
+            return "x86-avx2" if "avx2" in self.host_isa else "x86"
         return self.name
 
     @property

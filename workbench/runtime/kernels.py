@@ -14,6 +14,7 @@ shipped table.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from importlib import resources
@@ -26,8 +27,11 @@ from .devices import DeviceInfo
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+@functools.lru_cache(maxsize=None)
 def kernel_dir() -> Path:
-    """The folder holding the ``.cl`` files: the installed package data, else the repository's."""
+    """The folder holding the ``.cl`` files: the installed package data, else the repository's.
+    Looked up once per process: it is on the path of every launch (``rt.program``'s key), and
+    importlib's lookup costs about 20 us."""
     try:
         path = Path(str(resources.files("workbench.kernels")))
         if (path / "gemm.cl").is_file():

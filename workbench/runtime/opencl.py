@@ -44,7 +44,8 @@ def _same_arg(old, new) -> bool:
     scalar of the same type and value."""
     if old is new:
         return True
-    if isinstance(old, cl.MemoryObjectHolder) or isinstance(new, cl.MemoryObjectHolder) or old is None or new is None:
+    if (isinstance(old, cl.MemoryObjectHolder) or isinstance(new, cl.MemoryObjectHolder)
+            or old is None or new is None):
         return False
     return type(old) is type(new) and old == new
 
@@ -217,7 +218,7 @@ class OpenCLRuntime(Runtime):
         self,
         fn: Callable[[], cl.Event | Sequence[cl.Event] | None],
         warmup: int = 1,
-        repeat: int = 10,
+        *, repeat: int = 10,
         budget_s: float | None = 2.0,
     ) -> Timing:
         """Device time of ``fn()``, which enqueues work and returns its event(s).
@@ -247,4 +248,4 @@ class OpenCLRuntime(Runtime):
             cl.wait_for_events(events)
             return (events[-1].profile.end - events[0].profile.start) * 1e-9
 
-        return repeat_timing(once, max(0, warmup - 1), repeat, budget_s, "events")
+        return repeat_timing(once, max(0, warmup - 1), repeat=repeat, budget_s=budget_s, source="events")

@@ -44,14 +44,16 @@ FLOPS_PER_NEURON_STEP, BYTES_PER_NEURON_STEP = 7.0, 24.0
 FLOPS_PER_EVENT, BYTES_PER_EVENT = 1.0, 16.0
 
 
-def benchmark_network(n: int, synapses: int = 20, seed: int = 0, weight: float | None = None) -> SNNNetwork:
+def benchmark_network(n: int, synapses: int = 20, *, seed: int = 0,
+                      weight: float | None = None) -> SNNNetwork:
     """The benchmark network (see :mod:`workbench.snn.brian2_reference`) as an SNNNetwork."""
     from ..sparse.formats import CSRMatrix
 
     w = brian2_reference.WEIGHT_MV if weight is None else weight
-    a = brian2_reference.network_arrays(n, synapses, seed, weight=w)
+    a = brian2_reference.network_arrays(n, synapses, seed=seed, weight=w)
     net = SNNNetwork()
-    layer = net.add(LIFLayer(n, LIFParams(**brian2_reference.PARAMS), bias=a["bias"], v_init=a["v0"], name="lif"))
+    layer = net.add(LIFLayer(n, LIFParams(**brian2_reference.PARAMS), bias=a["bias"], v_init=a["v0"],
+                             name="lif"))
     net.connect(layer, layer, CSRMatrix(a["w"], a["indices"], a["indptr"], (n, n)), delay=0.1)
     return net
 
@@ -59,7 +61,7 @@ def benchmark_network(n: int, synapses: int = 20, seed: int = 0, weight: float |
 WARMUP_STEPS = 10  # before every timed window, ours and Brian2's
 
 
-def throughput(net: SNNNetwork, steps: int, rt: Runtime | str | None = None, repeat: int = 3,
+def throughput(net: SNNNetwork, steps: int, *, rt: Runtime | str | None = None, repeat: int = 3,
                budget_s: float = 10.0) -> dict:
     """Time steps ``WARMUP_STEPS .. WARMUP_STEPS + steps`` of ``net``, each repeat on a fresh
     simulator run through the same warm-up, so every repeat does the same work: seconds
@@ -77,7 +79,7 @@ def throughput(net: SNNNetwork, steps: int, rt: Runtime | str | None = None, rep
         spikes.append(int(rec.counts.sum()))
         return dt
 
-    t = repeat_timing(once, 0, repeat, budget_s, "host")
+    t = repeat_timing(once, 0, repeat=repeat, budget_s=budget_s, source="host")
     if len(set(spikes)) != 1:
         raise WorkbenchError(f"the same window gave different spike counts over repeats: {spikes}")
     n = sum(p.n for p in net.layers())
@@ -96,7 +98,7 @@ def lif_profile(result: dict, name: str = "lif network step") -> OpProfile:
                      BYTES_PER_NEURON_STEP * ns + BYTES_PER_EVENT * result["events"], result["seconds"])
 
 
-def brian2_figure(n: int, synapses: int, steps: int, target: str = "cython", threads: int = 1,
+def brian2_figure(n: int, synapses: int, steps: int, *, target: str = "cython", threads: int = 1,
                   repeat: int = 3) -> dict | None:
     """Brian2 on the same network and window (:func:`brian2_reference.run_brian2`) in
     ``WORKBENCH_BRIAN2_PYTHON`` (Brian2 pins its own NumPy), else this Python if it has Brian2;
@@ -133,7 +135,8 @@ def _result(name, res, ref: Timing | None, ref_note, ctx: BenchContext, params: 
     prof = lif_profile(res)
     r = ctx.result("snn", name, res["timing"], ref=ref, reference=reference or ref_note, flops=prof.flops,
                    nbytes=prof.bytes, ceiling="bandwidth", params=params, scope="call",
-                   note=(f"{res['neuron_steps_per_s'] / 1e6:,.0f} M neuron-steps/s, {res['events_per_s'] / 1e6:,.1f} M "
+                   note=(f"{res['neuron_steps_per_s'] / 1e6:,.0f} M neuron-steps/s, "
+                         f"{res['events_per_s'] / 1e6:,.1f} M "
                          f"events/s, {res['spikes']:,.0f} spikes; {note}; reference: {ref_note}"))
     if reference_threads is not None:
         r.reference_threads = reference_threads
@@ -160,7 +163,8 @@ def _brian2_rows(ctx: BenchContext, res: dict, n: int, synapses: int, steps: int
         label = "C++ standalone, OpenMP" if target == "cpp_standalone" else "Cython runtime"
         who = f"Brian2 {b2['brian2']} {label}, {nthreads} thread{'s' if nthreads > 1 else ''}"
         yield _result(f"lif-network {n:,} x {synapses} vs Brian2 {target}", res, ref,
-                      f"{who} ({b2['neuron_steps_per_s'] / 1e6:,.0f} M neuron-steps/s, {b2['spikes']:,} spikes)",
+                      f"{who} ({b2['neuron_steps_per_s'] / 1e6:,.0f} M neuron-steps/s, {b2['spikes']:,} "
+                      f"spikes)",
                       ctx, dict(params, brian2=b2, spikes_brian2=b2["spikes"], spikes_ours=res["spikes"]),
                       eng, reference_threads=nthreads, reference=who)
 
@@ -173,10 +177,11 @@ def bench_lif_network(ctx: BenchContext) -> Iterator[BenchResult]:
             n = n // 10  # 2G synapses would not fit the host reference; 200M at a tenth of the neurons
         net = benchmark_network(n, synapses, weight=weight)
         repeat = 3 if rt.kind == "opencl-gpu" else 5  # a shared CPU is noisy: more repeats, same window
-        res = throughput(net, steps, rt, repeat=repeat, budget_s=5.0 if ctx.quick else 20.0)
+        res = throughput(net, steps, rt=rt, repeat=repeat, budget_s=5.0 if ctx.quick else 20.0)
         # the NumPy reference engine, on fewer steps when the full run would be long
         ref_steps = steps if n * steps <= 2e7 else max(10, int(2e7 // n))
-        ref = throughput(benchmark_network(n, synapses, weight=weight), ref_steps, "numpy", repeat=3,
+        # the same network object: building a 200M-synapse network costs more than the runs
+        ref = throughput(net, ref_steps, rt="numpy", repeat=3,
                          budget_s=5.0 if ctx.quick else 20.0)
         scale = steps / ref_steps
         ref_t = Timing(tuple(s * scale for s in ref["timing"].samples), "host")
@@ -187,7 +192,8 @@ def bench_lif_network(ctx: BenchContext) -> Iterator[BenchResult]:
         ref_note = f"NumPy reference engine{scaled} ({ref['neuron_steps_per_s'] / 1e6:,.0f} M neuron-steps/s)"
         eng = "" if rt.is_numpy else (
             "lif_step + propagate_csr" if rt.kind == "opencl-gpu" else "lif_block with fused delivery")
-        yield _result(f"lif-network {n:,} x {synapses}", res, ref_t, ref_note, ctx, params, eng or "NumPy engine",
+        yield _result(f"lif-network {n:,} x {synapses}", res, ref_t, ref_note, ctx, params,
+                      eng or "NumPy engine",
                       reference=f"NumPy reference engine{scaled}",
                       reference_threads=1)
         if synapses == 20 and rt.kind != "opencl-gpu":

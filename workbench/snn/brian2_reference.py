@@ -28,7 +28,7 @@ PARAMS = dict(tau_m=20.0, v_rest=-65.0, v_reset=-65.0, v_th=-50.0, t_ref=2.0, r_
 WEIGHT_MV = 0.1
 
 
-def network_arrays(n: int, synapses: int = 20, seed: int = 0, weight: float = WEIGHT_MV) -> dict:
+def network_arrays(n: int, synapses: int = 20, *, seed: int = 0, weight: float = WEIGHT_MV) -> dict:
     """bias (nA, (n,)), v0 (mV, (n,)), and the synapses as CSR over pre: indptr, indices, w
     (``weight`` mV each)."""
     rng = np.random.default_rng(seed)
@@ -40,7 +40,7 @@ def network_arrays(n: int, synapses: int = 20, seed: int = 0, weight: float = WE
     return {"bias": bias, "v0": v0, "indptr": indptr, "indices": indices, "w": w}
 
 
-def run_brian2(n: int, synapses: int = 20, steps: int = 1000, seed: int = 0, target: str = "cython",
+def run_brian2(n: int, synapses: int = 20, *, steps: int = 1000, seed: int = 0, target: str = "cython",
                threads: int = 1, warmup: int = 10, repeat: int = 3) -> dict:
     """Brian2's time for steps ``warmup .. warmup + steps`` of the network (our benchmark's
     window), ``repeat`` times: wall seconds of each timed run, their median, rates, and the
@@ -57,7 +57,7 @@ def run_brian2(n: int, synapses: int = 20, steps: int = 1000, seed: int = 0, tar
     import brian2 as b2
 
     p = PARAMS
-    arr = network_arrays(n, synapses, seed)
+    arr = network_arrays(n, synapses, seed=seed)
     standalone = target == "cpp_standalone"
     if standalone:
         directory = tempfile.mkdtemp(prefix="workbench-brian2-")
@@ -74,7 +74,8 @@ def run_brian2(n: int, synapses: int = 20, steps: int = 1000, seed: int = 0, tar
     g = b2.NeuronGroup(n, eqs, threshold="v >= v_th", reset="v = v_reset", refractory=p["t_ref"] * b2.ms,
                        method="exact", namespace={
                            "v_rest": p["v_rest"] * b2.mV, "v_th": p["v_th"] * b2.mV,
-                           "v_reset": p["v_reset"] * b2.mV, "R": p["r_m"] * b2.Mohm, "tau": p["tau_m"] * b2.ms})
+                           "v_reset": p["v_reset"] * b2.mV, "R": p["r_m"] * b2.Mohm,
+                           "tau": p["tau_m"] * b2.ms})
     g.I = arr["bias"] * b2.nA
     g.v = arr["v0"] * b2.mV
     s = b2.Synapses(g, g, on_pre=f"v_post += {WEIGHT_MV}*mV", delay=p["dt"] * b2.ms)
@@ -127,6 +128,7 @@ if __name__ == "__main__":
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    json.dump(run_brian2(args.n, args.synapses, args.steps, args.seed, args.target, args.threads,
-                         args.warmup, args.repeat), sys.stdout)
+    json.dump(run_brian2(args.n, args.synapses, steps=args.steps, seed=args.seed, target=args.target,
+                         threads=args.threads,
+                         warmup=args.warmup, repeat=args.repeat), sys.stdout)
     print()

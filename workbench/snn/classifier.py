@@ -49,7 +49,7 @@ class SNNImageClassifier:
     in about 55 s on the NumPy engine (2 cores, 2026-11-24); PoCL learned the same weights.
     """
 
-    def __init__(self, n_neurons: int = 400, t_present: float = 100.0, t_rest: float = 20.0,
+    def __init__(self, n_neurons: int = 400, t_present: float = 100.0, *, t_rest: float = 20.0,
                  dt: float = 1.0, max_rate: float = 200.0, weight_sum: float | None = None,
                  w_max: float = 1.0, w_inh: float = 17.0, theta_plus: float = 0.2,
                  tau_m: float = 50.0, stdp: STDP | None = None, epochs: int = 3,
@@ -90,7 +90,8 @@ class SNNImageClassifier:
         inp = net.add(PoissonGroup(n_in, rates=0.0, seed=self.seed + (0 if learn else 7919), name="input"))
         exc = net.add(LIFLayer(self.n_neurons, self._params(), theta_plus=self.theta_plus if learn else 0.0,
                                tau_theta=1e7, theta_init=theta, name="excitatory"))
-        proj = net.connect(inp, exc, weights, plasticity=self._rule() if learn else None, name="input->excitatory")
+        proj = net.connect(inp, exc, weights, plasticity=self._rule() if learn else None,
+                           name="input->excitatory")
         inh = -self.w_inh * (1.0 - np.eye(self.n_neurons, dtype=np.float32))
         net.connect(exc, exc, inh, name="lateral inhibition")
         return net, inp, exc, proj
@@ -106,7 +107,9 @@ class SNNImageClassifier:
             if number(getattr(self, name), name) < 0:
                 raise InputError(name, f"expected a non-negative value, got {getattr(self, name)}")
         if 2 * self.max_rate * self.dt * 1e-3 > 1:  # the rate may double on a retry
-            raise InputError("max_rate", f"twice {self.max_rate} Hz (a retry's rate) is above 1/dt = {1e3 / self.dt:g} Hz")
+            raise InputError("max_rate",
+                             f"twice {self.max_rate} Hz (a retry's rate) is above "
+                             f"1/dt = {1e3 / self.dt:g} Hz")
 
     @staticmethod
     def _images(x, name: str = "x") -> np.ndarray:
@@ -133,7 +136,7 @@ class SNNImageClassifier:
         return counts
 
     # -- learning ------------------------------------------------------------------------------
-    def fit(self, x, y=None, on_step: Callable[[dict], None] | None = None, report_every: int = 25,
+    def fit(self, x, y=None, *, on_step: Callable[[dict], None] | None = None, report_every: int = 25,
             store=None, validation=None, test=None):
         """Learn receptive fields from ``x`` (n, features) by STDP, then (when ``y`` is given)
         assign labels. ``on_step`` gets a dict (image, epoch, images, weights, theta, spikes: the
@@ -146,7 +149,8 @@ class SNNImageClassifier:
         default store; False: nowhere; kind ``"snn-train"``: spikes and mean threshold at each
         report, then the accuracies), ending ``finished``, ``stopped`` (no labels then) or
         ``failed``."""
-        for info in self.iter_fit(x, y, report_every=report_every, store=store, validation=validation, test=test):
+        for info in self.iter_fit(x, y, report_every=report_every, store=store, validation=validation,
+                                  test=test):
             if on_step is not None and on_step(info) is False:
                 self.stop()
         return self
@@ -227,7 +231,8 @@ class SNNImageClassifier:
                         theta = sim.state("excitatory")["theta"]
                         spikes = float(np.mean(self.history_[-((k % report_every) + 1):]))
                         if run is not None:
-                            run.log(len(self.history_), epoch=epoch, spikes=spikes, theta_mean=float(theta.mean()))
+                            run.log(len(self.history_), epoch=epoch, spikes=spikes,
+                                    theta_mean=float(theta.mean()))
                         yield {"image": k + 1, "epoch": epoch, "images": n, "weights": w, "theta": theta,
                                "spikes": spikes}
                 if stopped:

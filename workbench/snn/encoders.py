@@ -26,7 +26,8 @@ from .rng import uniform
 def _values(x, name: str = "x", unit_range: bool = True) -> np.ndarray:
     arr = as_array(x, name, dtype=np.float64, finite=True)
     if unit_range and arr.size and (arr.min() < 0 or arr.max() > 1):
-        raise InputError(name, f"expected values in [0, 1] (scale them first), got [{arr.min():g}, {arr.max():g}]")
+        raise InputError(name,
+                         f"expected values in [0, 1] (scale them first), got [{arr.min():g}, {arr.max():g}]")
     return arr
 
 
@@ -50,7 +51,7 @@ def _poisson(rates_hz: np.ndarray, n_steps: int, dt: float, seed: int, name: str
     return out.reshape((n_steps, *p.shape))
 
 
-def rate_encode(x, n_steps: int, dt: float = 1.0, max_rate: float = 100.0, seed: int = 0) -> np.ndarray:
+def rate_encode(x, n_steps: int, *, dt: float = 1.0, max_rate: float = 100.0, seed: int = 0) -> np.ndarray:
     """Poisson spike trains at ``x * max_rate`` Hz for x in [0, 1]: (n_steps, *x.shape) bool."""
     n_steps = positive_int(n_steps, "n_steps")
     dt = _dt(dt)
@@ -58,11 +59,12 @@ def rate_encode(x, n_steps: int, dt: float = 1.0, max_rate: float = 100.0, seed:
     if max_rate < 0:
         raise InputError("max_rate", f"expected a non-negative rate (Hz), got {max_rate}")
     if max_rate * dt * 1e-3 > 1:
-        raise InputError("max_rate", f"{max_rate:g} Hz is above 1/dt = {1e3 / dt:g} Hz: more than one spike per step")
+        raise InputError("max_rate",
+                         f"{max_rate:g} Hz is above 1/dt = {1e3 / dt:g} Hz: more than one spike per step")
     return _poisson(_values(x) * max_rate, n_steps, dt, int(seed), "max_rate")
 
 
-def latency_encode(x, n_steps: int, dt: float = 1.0, tau: float = 5.0, threshold: float = 0.01,
+def latency_encode(x, n_steps: int, *, dt: float = 1.0, tau: float = 5.0, threshold: float = 0.01,
                    method: str = "log", jitter: float = 0.0, seed: int = 0) -> np.ndarray:
     """One spike per input, at ``tau ln(x / (x - threshold))`` ms (``"log"``) or
     ``(1 - x) (n_steps - 1) dt`` (``"linear"``); inputs at or below ``threshold`` stay silent, as
@@ -108,7 +110,7 @@ def phase_encode(x, n_steps: int, bits: int = 8) -> np.ndarray:
     return ((q[None] >> shift) & 1).astype(bool)
 
 
-def population_encode(x, n_steps: int, n_fields: int = 10, lo: float = 0.0, hi: float = 1.0,
+def population_encode(x, n_steps: int, *, n_fields: int = 10, lo: float = 0.0, hi: float = 1.0,
                       sigma: float | None = None, dt: float = 1.0, max_rate: float = 100.0,
                       seed: int = 0) -> np.ndarray:
     """Gaussian receptive fields: (n_steps, *x.shape, n_fields) Poisson spikes; the centres are

@@ -42,7 +42,8 @@ from .record import SpikeRecord
 SNN_KIND = "snn"  # store run kind of live simulations
 KNOBS = ("tau_m", "v_th", "input_rate", "inhibition")
 # what a knob may be set to: (low, high) inclusive; v_th must stay above v_reset = v_rest
-KNOB_RANGES = {"tau_m": (2.0, 100.0), "v_th": (-60.0, -40.0), "input_rate": (0.0, 100.0), "inhibition": (0.0, 3.0)}
+KNOB_RANGES = {"tau_m": (2.0, 100.0), "v_th": (-60.0, -40.0), "input_rate": (0.0, 100.0),
+               "inhibition": (0.0, 3.0)}
 
 
 @dataclass
@@ -78,7 +79,8 @@ def _indegree(n_post: int, blocks, n_pre: int, rng):
         pres.append(rng.integers(0, size, n_post * k) + first)
         posts.append(np.repeat(np.arange(n_post), k))
         ws.append(np.full(n_post * k, w, np.float32))
-    m = sp.csr_matrix((np.concatenate(ws), (np.concatenate(pres), np.concatenate(posts))), shape=(n_pre, n_post))
+    m = sp.csr_matrix((np.concatenate(ws), (np.concatenate(pres), np.concatenate(posts))),
+                      shape=(n_pre, n_post))
     m.sum_duplicates()
     return m
 
@@ -87,13 +89,14 @@ class LiveNetwork:
     """A balanced excitatory/inhibitory LIF network to run live (see the module docstring).
 
     Sizes: ``n_exc``, ``n_inh``, ``n_input`` neurons; ``k_exc``, ``k_inh``, ``k_input``: the
-    synapses each neuron receives from each (at most the population's size). Synapses: ``w_exc`` mV, ``g`` the relative strength of
+    synapses each neuron receives from each (at most the population's size). Synapses:
+    ``w_exc`` mV, ``g`` the relative strength of
     inhibition, ``delay`` ms. Knobs (start values): ``tau_m`` ms, ``v_th`` mV, ``input_rate`` Hz,
     ``inhibition``. ``dt`` ms. ``trace_neurons``: excitatory neurons whose membrane is recorded.
     ``store``: where runs are logged (None: the default store; False: nowhere).
     """
 
-    def __init__(self, n_exc: int = 800, n_inh: int = 200, n_input: int = 800, k_exc: int = 80,
+    def __init__(self, n_exc: int = 800, n_inh: int = 200, *, n_input: int = 800, k_exc: int = 80,
                  k_inh: int = 20, k_input: int = 80,
                  w_exc: float = 0.5, g: float = 5.0, delay: float = 1.5, tau_m: float = 20.0,
                  v_th: float = -50.0, input_rate: float = 20.0, inhibition: float = 1.0, dt: float = 0.1,
@@ -115,13 +118,16 @@ class LiveNetwork:
                        "w_exc": float(w_exc), "g": float(g), "delay": float(delay), "dt": float(dt),
                        "seed": int(seed)}
         self.knobs = {}
-        self._check_knobs(dict(tau_m=tau_m, v_th=v_th, input_rate=input_rate, inhibition=inhibition), into=self.knobs)
+        self._check_knobs(dict(tau_m=tau_m, v_th=v_th, input_rate=input_rate, inhibition=inhibition),
+                          into=self.knobs)
         rng = np.random.default_rng(seed)
-        lif = LIFParams(tau_m=self.knobs["tau_m"], v_rest=-65.0, v_reset=-65.0, v_th=self.knobs["v_th"], t_ref=2.0,
+        lif = LIFParams(tau_m=self.knobs["tau_m"], v_rest=-65.0, v_reset=-65.0, v_th=self.knobs["v_th"],
+                        t_ref=2.0,
                         dt=dt)
         n = n_exc + n_inh
         net = SNNNetwork()
-        self.input = net.add(PoissonGroup(n_input, rates=self.knobs["input_rate"], seed=seed + 1, name="input"))
+        self.input = net.add(PoissonGroup(n_input, rates=self.knobs["input_rate"], seed=seed + 1,
+                                          name="input"))
         # Excitatory and inhibitory neurons share one layer (ids [0, n_exc) and [n_exc, n)) and
         # one recurrent projection: the same dynamics, and on a CPU three launches per step
         # instead of nine (a layer with one out-going projection delivers inside its update).
@@ -132,7 +138,8 @@ class LiveNetwork:
                     delay=delay, name="input->network")
         w = _indegree(n, [(0, n_exc, k_exc, w_exc), (n_exc, n_inh, k_inh, -g * w_exc)], n, rng)
         self.recurrent = net.connect(self.layer, self.layer, w, delay=delay, name="recurrent")
-        self._w_base = np.asarray(w.data, np.float32)  # CSR order; the inhibition knob scales the negative ones
+        self._w_base = np.asarray(w.data,
+                                  np.float32)  # CSR order; the inhibition knob scales the negative ones
         self._inhibitory = self._w_base < 0
         self.net = net
         # global ids (as in a SpikeRecord) of the two groups
@@ -193,7 +200,8 @@ class LiveNetwork:
         """Simulated time so far (ms)."""
         return self.sim.time
 
-    def run(self, duration: float = 1000.0, chunk: float = 20.0, pace: float | None = 1.0) -> Iterator[LiveChunk]:
+    def run(self, duration: float = 1000.0, chunk: float = 20.0,
+            pace: float | None = 1.0) -> Iterator[LiveChunk]:
         """Simulate ``duration`` more ms in chunks of ``chunk`` ms, yielding each. ``pace``:
         simulated ms per wall-clock ms (1.0: real time; None: as fast as the device goes), so a
         rolling raster scrolls at a speed one can follow. Stopped early by :meth:`stop` (which
@@ -246,7 +254,8 @@ class LiveNetwork:
             out = LiveChunk(self.chunks_done_, rec, rates, dict(self.knobs), wall, dict(self.groups))
             if run is not None:
                 run.log(out.index, t_ms=out.t_ms, rate_excitatory=rates["excitatory"],
-                        rate_inhibitory=rates["inhibitory"], spikes=int(rec.ids.size), wall_s=wall, **out.knobs)
+                        rate_inhibitory=rates["inhibitory"], spikes=int(rec.ids.size), wall_s=wall,
+                        **out.knobs)
             self.chunks_done_ += 1
             if pace is not None:  # wait until the wall clock catches up with the simulation
                 ahead = (self.t_ms - t_start) / pace * 1e-3 - (time.perf_counter() - start)

@@ -32,17 +32,37 @@ class Population:
 
 
 class LIFLayer(Population):
-    """``n`` LIF neurons sharing ``params``.
+    """``n`` leaky integrate-and-fire neurons sharing ``params``, integrated exactly over each
+    step of dt ms (the membrane equation tau_m dv/dt = v_rest - v + r_m I has a closed form for a
+    constant current)::
 
-    bias: a constant input current (nA), scalar or (n,), so each neuron relaxes towards
-    v_inf = v_rest + r_m bias. v_init: the initial membrane potential (mV), scalar or (n,),
-    default v_rest. theta_plus / tau_theta: an adaptive threshold (Diehl & Cook): each spike
-    raises the neuron's threshold by ``theta_plus`` mV, which decays back with ``tau_theta`` ms;
-    0 (the default) keeps the threshold fixed. theta_init: the threshold's initial raise (mV,
-    scalar or (n,)), e.g. one learned before.
+        v[t+1] = v_inf + (v[t] - v_inf) exp(-dt / tau_m) + sum_j w_ij s_j[t - d_ij]
+        v_inf  = v_rest + r_m * bias                                     (mV = MOhm * nA)
+        spike:  v[t+1] >= v_th + theta[t+1]  ->  v = v_reset, held for round(t_ref / dt) steps
+        theta[t+1] = theta[t] exp(-dt / tau_theta) + theta_plus * spike[t]
+
+    Synaptic input is a jump of w mV per presynaptic spike (delta synapses), arriving d steps
+    later (the projection's delay); a refractory neuron ignores input and keeps its potential.
+
+    bias: a constant input current (nA), scalar or (n,). v_init: the initial membrane potential
+    (mV), scalar or (n,), default v_rest. theta_plus / tau_theta: an adaptive threshold (Diehl &
+    Cook 2015): each spike raises the neuron's threshold by ``theta_plus`` mV, which decays back
+    with ``tau_theta`` ms; 0 (the default) keeps it fixed. theta_init: the threshold's initial
+    raise (mV, scalar or (n,)), e.g. one learned before. name: unique in its network (default:
+    ``liflayer<i>``).
+
+    Example::
+
+        net = SNNNetwork()
+        exc = net.add(LIFLayer(100, LIFParams(tau_m=20.0), bias=1.6))   # v_inf = -49 mV: fires
+        rec = simulate(net, duration=100.0)                               # ms
+        rec.counts.shape                                                  # (100,) spikes per neuron
+
+    Shapes: ``bias``, ``v_init``, ``theta_init`` scalar or (n,); a simulator's state (v,
+    refractory, theta) is (n,) each.
     """
 
-    def __init__(self, n: int, params: LIFParams | None = None, bias=0.0, v_init=None,
+    def __init__(self, n: int, params: LIFParams | None = None, *, bias=0.0, v_init=None,
                  theta_plus: float = 0.0, tau_theta: float = 1e7, theta_init=0.0, name: str | None = None):
         self.n = positive_int(n, "n")
         if params is None:
@@ -79,7 +99,7 @@ class PoissonGroup(Population):
     the counter-based hash of (seed, step, neuron): the same spikes on every backend and as
     :func:`~workbench.snn.encoders.rate_encode` with that seed."""
 
-    def __init__(self, n: int, rates=10.0, seed: int = 0, name: str | None = None):
+    def __init__(self, n: int, rates=10.0, *, seed: int = 0, name: str | None = None):
         self.n = positive_int(n, "n")
         self.rates = _per_neuron(rates, self.n, "rates")
         if np.min(self.rates) < 0:
@@ -104,7 +124,8 @@ class SpikeSource(Population):
     def __init__(self, spikes, loop: bool = False, name: str | None = None):
         arr = np.asarray(spikes)
         if arr.ndim != 2 or arr.dtype.kind not in "biuf":
-            raise InputError("spikes", f"expected a (n_steps, n) array of 0/1, got shape {arr.shape} dtype {arr.dtype}")
+            raise InputError("spikes",
+                             f"expected a (n_steps, n) array of 0/1, got shape {arr.shape} dtype {arr.dtype}")
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             raise InputError("spikes", "contains NaN or Inf")
         self.spikes = arr.astype(bool)
@@ -180,8 +201,30 @@ def _per_neuron(value, n: int, name: str) -> np.ndarray:
 
 
 class SNNNetwork:
-    """Populations and projections; every LIF layer must share one ``dt`` (ms): the one given
-    here, else the first LIF layer's (a network of sources only defaults to LIFParams().dt)."""
+    """Populations and projections: the description a simulator runs (it holds no state; each
+    :meth:`simulator` copies weights and initial values). Every LIF layer shares one step ``dt``
+    (ms): the one given here, else the first LIF layer's (sources only: LIFParams().dt).
+
+    A projection (:meth:`connect`) adds, at each step, every presynaptic spike's weights to the
+    postsynaptic potentials ``delay`` ms later::
+
+        v_post[t + d] += scale * W[pre, post]      W dense (n_pre, n_post) or CSR over pre (mV)
+
+    and may learn by :class:`~workbench.snn.stdp.STDP`.
+
+    Example::
+
+        net = SNNNetwork()
+        src = net.add(PoissonGroup(784, rates=20.0))                     # Hz
+        exc = net.add(LIFLayer(100, theta_plus=0.05, tau_theta=1e7))
+        net.connect(src, exc, 0.3 * np.random.default_rng(0).random((784, 100)),
+                    delay=1.0, plasticity=STDP(w_max=1.0))               # ms, mV
+        rec = net.simulator("numpy").run(1000)                             # 1000 steps of 0.1 ms
+        rec.counts.shape                                                   # (884,) spikes per neuron
+
+    Shapes: ``weights`` (n_pre, n_post) dense, or a CSR matrix of that shape (one entry per
+    synapse); neuron ids in a record run over the populations in the order they were added.
+    """
 
     def __init__(self, dt: float | None = None):
         self.populations: list[Population] = []
@@ -195,7 +238,9 @@ class SNNNetwork:
     # -- building ------------------------------------------------------------------------------
     def add(self, population: Population) -> Population:
         if not isinstance(population, Population):
-            raise InputError("population", f"expected a LIFLayer, PoissonGroup or SpikeSource, got {type(population).__name__}")
+            raise InputError("population",
+                             f"expected a LIFLayer, PoissonGroup or SpikeSource, got "
+                             f"{type(population).__name__}")
         if any(p is population for p in self.populations):
             raise InputError("population", "already in this network")
         if population.name is None:
@@ -206,11 +251,12 @@ class SNNNetwork:
             if self._dt is None:
                 self._dt = population.params.dt
             elif not math.isclose(population.params.dt, self._dt, rel_tol=1e-9):
-                raise InputError("params", f"dt {population.params.dt} ms differs from the network's {self._dt} ms")
+                raise InputError("params",
+                                 f"dt {population.params.dt} ms differs from the network's {self._dt} ms")
         self.populations.append(population)
         return population
 
-    def connect(self, pre: Population, post: LIFLayer, weights, delay: float | None = None,
+    def connect(self, pre: Population, post: LIFLayer, weights, *, delay: float | None = None,
                 plasticity=None, name: str | None = None) -> Projection:
         """Synapses from ``pre`` to ``post``. ``weights``: (n_pre, n_post) dense array, or a
         :class:`~workbench.sparse.CSRMatrix` / SciPy sparse matrix of that shape (only its
@@ -226,11 +272,13 @@ class SNNNetwork:
         if csr is None:
             dense = as_array(weights, "weights", ndim=2, finite=True)
             if dense.shape != (pre.n, post.n):
-                raise InputError("weights", f"expected shape ({pre.n}, {post.n}) = (pre, post), got {dense.shape}")
+                raise InputError("weights",
+                                 f"expected shape ({pre.n}, {post.n}) = (pre, post), got {dense.shape}")
             n_syn = dense.size
         else:
             if csr.shape != (pre.n, post.n):
-                raise InputError("weights", f"expected shape ({pre.n}, {post.n}) = (pre, post), got {csr.shape}")
+                raise InputError("weights",
+                                 f"expected shape ({pre.n}, {post.n}) = (pre, post), got {csr.shape}")
             data = as_array(csr.data, "weights", finite=True)
             indices = np.ascontiguousarray(csr.indices, np.uint32)
             indptr = np.ascontiguousarray(csr.indptr, np.uint32)
@@ -264,9 +312,11 @@ class SNNNetwork:
             return steps
         arr = as_array(delay, "delay", dtype=np.float64, finite=True)
         if dense:
-            raise InputError("delay", "per-synapse delays need sparse (CSR) weights; give a scalar for dense ones")
+            raise InputError("delay",
+                             "per-synapse delays need sparse (CSR) weights; give a scalar for dense ones")
         if arr.shape != (n_syn,):
-            raise InputError("delay", f"expected a scalar or one delay per synapse ({n_syn},), got {arr.shape}")
+            raise InputError("delay",
+                             f"expected a scalar or one delay per synapse ({n_syn},), got {arr.shape}")
         steps = np.rint(arr / dt).astype(np.int64)
         if steps.size and (steps.min() < 1 or steps.max() > 255):
             raise InputError("delay", f"expected delays between one step ({dt} ms) and 255 steps")
@@ -293,11 +343,14 @@ class SNNNetwork:
         """Slots of the delay ring buffer of ``layer``: the longest incoming delay + 1."""
         return 1 + max([c.max_delay for c in self.incoming(layer)], default=1)
 
-    def simulator(self, rt=None, record: bool = True, record_v=None, chunk_steps: int | None = None):
-        """A :class:`~workbench.snn.simulator.Simulator` for this network on ``rt``."""
+    def simulator(self, rt=None, record: bool = True, *, record_v=None, chunk_steps: int | None = None,
+                  tunables: dict | None = None):
+        """A :class:`~workbench.snn.simulator.Simulator` for this network on ``rt`` (``tunables``:
+        overrides of the OpenCL engine's kernels/lif.tuning.json entry, e.g. ``{"CLOCK": 0}``)."""
         from .simulator import Simulator
 
-        return Simulator(self, rt=rt, record=record, record_v=record_v, chunk_steps=chunk_steps)
+        return Simulator(self, rt=rt, record=record, record_v=record_v, chunk_steps=chunk_steps,
+                         tunables=tunables)
 
 
 def _as_csr(weights):

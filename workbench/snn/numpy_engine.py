@@ -89,7 +89,8 @@ class NumpyEngine:
                 d = net.ring_size(p)
                 self.lif[p.name] = {
                     "v": np.broadcast_to(p.v_init, (p.n,)).astype(F32),
-                    "ref": np.zeros(p.n, np.int32), "theta": np.broadcast_to(p.theta_init, (p.n,)).astype(F32),
+                    "ref": np.zeros(p.n, np.int32),
+                    "theta": np.broadcast_to(p.theta_init, (p.n,)).astype(F32),
                     "ring": np.zeros((d, p.n), F32), "c": _LIFConsts(p),
                 }
             elif isinstance(p, PoissonGroup):
@@ -240,7 +241,8 @@ class NumpyEngine:
                     self.stdp(i, c, fired[c.pre.name], fired[c.post.name], t)
             for name, ids in sim.record_v.items():
                 v[name][tl] = self.lif[name]["v"][ids]
-        per_pop = [(np.array([a.size for a in got[p.name][1]]), np.concatenate(got[p.name][1])) for p in net.populations]
+        per_pop = [(np.array([a.size for a in got[p.name][1]]),
+                    np.concatenate(got[p.name][1])) for p in net.populations]
         counts = np.concatenate([self.counts[p.name] - before[p.name] for p in net.populations])
         return ChunkData(t0, steps, per_pop, counts, v, count)
 

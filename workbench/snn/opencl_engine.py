@@ -9,6 +9,9 @@ import time
 
 import numpy as np
 
+from ..errors import InputError
+from ..runtime.kernels import tuned
+from ..validation import positive_int
 from .network import LIFLayer, PoissonGroup, Projection, SpikeSource
 from .numpy_engine import ChunkData, _csc_view, _LIFConsts, _Traces
 
@@ -19,12 +22,24 @@ def _round_up(n: int, m: int) -> int:
     return -(-n // m) * m
 
 
-# How kernels learn the step (kernels/snn.h): True, tables over the chunk's steps read at a device
-# step counter (no argument changes between launches); False, scalar arguments set before each
-# launch. Setting an argument costs ~15 us on NVIDIA's driver and a few us on PoCL, so tables won
-# everywhere measured (2026-11-24: the 1,000-neuron live network ran 3.3x real time on PoCL, 2 EPYC
-# cores, instead of 1.1x). Tests check both forms.
-CLOCK: bool = True
+# How kernels learn the step (kernels/snn.h) is the ``CLOCK`` tunable (kernels/lif.tuning.json):
+# 1, tables over the chunk's steps read at a device step counter (no argument changes between
+# launches); 0, scalar arguments set before each launch. Tests check both forms.
+TUNABLES = ("WG", "VEC", "BLOCK", "SPREAD", "CLOCK")
+
+
+def engine_tunables(rt, overrides: dict | None = None) -> dict:
+    """The SNN engine's tunables on ``rt``: kernels/lif.tuning.json's entry for the device (see
+    :func:`workbench.runtime.kernels.tuning`), then ``overrides`` (a Simulator's ``tunables=``)."""
+    _, p, _ = tuned("lif", rt.info, "")
+    for key, value in (overrides or {}).items():
+        if key not in TUNABLES:
+            raise InputError("tunables", f"unknown SNN engine tunable {key!r}; expected some of {TUNABLES}")
+        p[key] = positive_int(int(value) if isinstance(value, bool) else value, f"tunables[{key!r}]",
+                              minimum=0)
+    if p.get("BLOCK", 1) < 1 or p.get("SPREAD", 1) < 1 or p.get("VEC", 1) < 1:
+        raise InputError("tunables", f"BLOCK, SPREAD and VEC must be at least 1, got {p}")
+    return p
 
 
 class _Dyn:
@@ -59,7 +74,8 @@ class _Launch:
                 t = np.arange(t0, t0 + steps, dtype=np.int64)
                 # the step values of the whole chunk, read on the device at clk[0] (kernels/snn.h)
                 table = np.ascontiguousarray(np.asarray(a.fn(t, t - t0)).astype(np.int64).astype(U32))
-                buf = cl.Buffer(queue.context, cl.mem_flags.READ_ONLY | cl.mem_flags.COPY_HOST_PTR, hostbuf=table)
+                buf = cl.Buffer(queue.context, cl.mem_flags.READ_ONLY | cl.mem_flags.COPY_HOST_PTR,
+                                hostbuf=table)
                 self.kernel.set_arg(i, buf)
                 self.dynamic.append(buf)  # kept alive with the launch
             elif isinstance(a, _Dyn) and a.const is not None:
@@ -89,18 +105,18 @@ class OpenCLEngine:
         rt = self.rt = sim.rt
         net = sim.net
         gpu = rt.kind == "opencl-gpu"
-        self.wg = 256 if gpu else 0
-        self.clock = bool(CLOCK)
+        p = self.tunables = engine_tunables(rt, getattr(sim, "tunables", None))
+        self.wg = p["WG"] if gpu else 0  # CPUs: one work-item per work-group (PoCL spreads groups)
+        self.clock = bool(p["CLOCK"])
         self.clk = rt.to_device(np.zeros(1, U32)) if self.clock else None
         self._clock_args = None  # (clk buffer, t0, steps, queue) while a chunk's plan is built
-        # CPUs: neurons per work-item of lif_block, one work-item per work-group (PoCL then spreads
-        # the blocks over its threads; 2026-11-24, 2 EPYC cores: 1024 was best of 512-4096)
-        self.block = 1024
+        # CPUs: neurons per work-item of lif_block, one work-item per work-group
+        self.block = p["BLOCK"]
         self.block_local = (1,)
         cu = max(1, int(getattr(rt.info, "compute_units", 1) or 1))
         # enough work-items to cover a busy step's spikes, few enough that an idle launch is cheap
-        self.spread = (16 if gpu else 4) * cu * (self.wg or 16)
-        self.vec = 32 if gpu else 1  # lanes per spike in propagate_csr
+        self.spread = p["SPREAD"] * cu * (self.wg or 16)
+        self.vec = p["VEC"] if gpu else 1  # lanes per spike in propagate_csr
         q = rt.queue
         # CPUs: a LIF layer with exactly one out-going sparse projection delivers through it in
         # its own lif_block launch (one launch per step instead of two; see kernels/lif.cl).
@@ -146,18 +162,20 @@ class OpenCLEngine:
                 s["indices"] = rt.to_device(c.indices.astype(U32))
                 per_syn = np.ndim(c.delays) > 0
                 s["delays"] = rt.to_device(c.delays.astype(np.uint8) if per_syn else np.ones(1, np.uint8))
-                s["prog"] = rt.program("lif", WG=self.wg, DELAYS=int(per_syn), VEC=self.vec, CLOCK=int(self.clock))
+                s["prog"] = rt.program("lif", WG=self.wg, DELAYS=int(per_syn), VEC=self.vec,
+                                       CLOCK=int(self.clock))
             if c.plasticity is not None:
                 tr = _Traces(c, sim.dt)
                 s["k"] = (tr.k_plus, tr.k_minus)
                 for name in ("tr_pre", "last_pre", "tr_post", "last_post"):
                     s[name] = rt.to_device(getattr(tr, name))
-                s["stdp"] = rt.program("stdp", WG=self.wg, CLOCK=int(self.clock), MULT=int(c.plasticity.multiplicative),
+                s["stdp"] = rt.program("stdp", WG=self.wg, CLOCK=int(self.clock),
+                                       MULT=int(c.plasticity.multiplicative),
                                        NEAREST=int(c.plasticity.trace == "nearest"))
                 if not c.is_dense:
                     col_ptr, col_pre, col_syn = _csc_view(c)
-                    s["col_ptr"], s["col_pre"], s["col_syn"] = (rt.to_device(col_ptr), rt.to_device(col_pre),
-                                                                rt.to_device(col_syn))
+                    s["col_ptr"], s["col_pre"], s["col_syn"] = (
+                        rt.to_device(col_ptr), rt.to_device(col_pre), rt.to_device(col_syn))
             self.proj.append(s)
         self.vbuf = {name: (rt.to_device(ids), rt.empty(sim.chunk_steps * ids.size, F32))
                      for name, ids in sim.record_v.items()}
@@ -225,7 +243,8 @@ class OpenCLEngine:
         s = self.pop[p.name]
         tail = (s["list"].data, U32(s["cap"]), s["ctr"].data, s["cnt"].data, _TL, s["count"].data)
         if isinstance(p, PoissonGroup):
-            return self._launch(s["prog"], "poisson_step", (self._global(p.n),), self._local(), U32(p.n), s["p"].data,
+            return self._launch(s["prog"], "poisson_step", (self._global(p.n),), self._local(), U32(p.n),
+                                s["p"].data,
                            s["p_one"], U32(p.seed & 0xFFFFFFFF), _T, *tail)
         c, n, slots = s["c"], p.n, s["slots"]
         args = (U32(n), s["v"].data, s["ref"].data, s["theta"].data, s["v_inf"].data, s["v_inf_one"],
@@ -252,7 +271,8 @@ class OpenCLEngine:
         s, post = self.proj[i], self.pop[c.post.name]
         spikes = self._spikes_args(c.pre)
         if c.is_dense:
-            return self._launch(self.plain, "propagate_dense", (c.post.n,), None, *spikes, s["w"].data, U32(c.delays),
+            return self._launch(self.plain, "propagate_dense", (c.post.n,), None, *spikes, s["w"].data,
+                                U32(c.delays),
                            F32(c.scale), post["ring"].data, U32(c.post.n), U32(post["slots"]), _T)
         size = min(self._global(c.pre.n * self.vec), self.spread)
         return self._launch(s["prog"], "propagate_csr", (size,), None, *spikes, *self._csr_delivery(i))
@@ -272,7 +292,8 @@ class OpenCLEngine:
             return [
                 self._launch(prog, "stdp_pre_dense", size, None, *pre, w, U32(c.post.n), *traces, *times,
                         F32(rule.a_minus), *bounds),
-                self._launch(prog, "stdp_post_dense", size, None, *post, w, U32(c.pre.n), U32(c.post.n), *traces_post,
+                self._launch(prog, "stdp_post_dense", size, None, *post, w, U32(c.pre.n), U32(c.post.n),
+                             *traces_post,
                         *times, F32(rule.a_plus), *bounds),
             ]
         return [
@@ -297,7 +318,8 @@ class OpenCLEngine:
                 plan += self._stdp_launches(i)
         for name, (ids, out) in self.vbuf.items():
             k = ids.size
-            plan.append(self._launch(self.plain, "gather_v", (k,), None, self.pop[name]["v"].data, ids.data, U32(k),
+            plan.append(self._launch(self.plain, "gather_v", (k,), None, self.pop[name]["v"].data, ids.data,
+                                     U32(k),
                                 out.data, _Dyn(lambda t, tl, k=k: U32(tl * k))))
         if self.clock:
             plan.append(_Launch(self.plain, "tick", (1,), None, self.clk.data))
@@ -345,7 +367,8 @@ class OpenCLEngine:
                 # when recording, the ids count the spikes; else read the device's counters
                 counts.append(None if sim.record else s["count"].get())
             per_pop.append((cnt, ids if sim.record else None))
-        v = {name: out.get()[:steps * ids.size].reshape(steps, ids.size) for name, (ids, out) in self.vbuf.items()}
+        v = {name: out.get()[:steps * ids.size].reshape(steps, ids.size) for name,
+             (ids, out) in self.vbuf.items()}
         if sim.record:
             counts = None
         elif len(counts) == 1:

@@ -53,7 +53,8 @@ class LIFParams:
         if self.r_m <= 0:
             raise InputError("r_m", f"expected a positive membrane resistance (MOhm), got {self.r_m}")
         if self.v_reset >= self.v_th:
-            raise InputError("v_reset", f"expected a reset below the threshold {self.v_th} mV, got {self.v_reset}")
+            raise InputError("v_reset",
+                             f"expected a reset below the threshold {self.v_th} mV, got {self.v_reset}")
 
     @property
     def decay(self) -> float:

@@ -15,7 +15,8 @@ class SpikeRecord:
 
     times: (n_spikes,) float64 ms, the end of the step in which each spike happened, sorted;
     ids: (n_spikes,) int64 neuron ids, global over the recorded populations (``offsets`` gives
-    each population's first id and size); counts: (n_neurons,) spikes per neuron over the run (an integer array)
+    each population's first id and size); counts: (n_neurons,) spikes per neuron over the run
+    (an integer array)
     (kept even when spike times are not recorded); steps, dt: the run's length in steps and its
     step (ms); t0: the run's start (ms); v: population name -> (neuron ids, (steps, k) mV)
     membrane traces; step_counts: (steps, n_populations) spikes per step and population.

@@ -37,7 +37,7 @@ class SNNTimeSeriesPredictor:
     engine, ~3 s).
     """
 
-    def __init__(self, n_neurons: int = 400, horizon: int = 1, steps_per_sample: int = 10,
+    def __init__(self, n_neurons: int = 400, horizon: int = 1, *, steps_per_sample: int = 10,
                  dt: float = 1.0, density: float = 0.05, w_rec: float = 1.0, input_scale: float = 2.0,
                  bias: float = 1.6, leak: float = 0.8, ridge: float = 1e-4, washout: int = 100,
                  seed: int = 0, rt=None):
@@ -58,7 +58,8 @@ class SNNTimeSeriesPredictor:
     def _series(self, u, name: str = "series") -> np.ndarray:
         u = as_array(u, name, dtype=np.float64, ndim=1, finite=True)
         if u.size <= self.horizon + 1:
-            raise InputError(name, f"expected more than horizon + 1 = {self.horizon + 1} samples, got {u.size}")
+            raise InputError(name,
+                             f"expected more than horizon + 1 = {self.horizon + 1} samples, got {u.size}")
         return u
 
     def _build(self):
@@ -73,7 +74,8 @@ class SNNTimeSeriesPredictor:
             raise InputError("ridge", f"expected a non-negative value, got {self.ridge}")
         rng = np.random.default_rng(self.seed)
         n = self.n_neurons
-        params = LIFParams(tau_m=20.0, v_rest=-65.0, v_reset=-65.0, v_th=-50.0, t_ref=2.0, r_m=10.0, dt=self.dt)
+        params = LIFParams(tau_m=20.0, v_rest=-65.0, v_reset=-65.0, v_th=-50.0, t_ref=2.0, r_m=10.0,
+                           dt=self.dt)
         self._w_in = rng.uniform(-1.0, 1.0, n) * self.input_scale
         w = sp.random(n, n, density=self.density, random_state=rng, format="csr", dtype=np.float32)
         sign = np.where(rng.random(n) < 0.8, 1.0, -4.0).astype(np.float32)  # Dale's law by pre row
@@ -81,7 +83,8 @@ class SNNTimeSeriesPredictor:
         w.setdiag(0)
         w.eliminate_zeros()
         net = SNNNetwork()
-        layer = net.add(LIFLayer(n, params, bias=self.bias, v_init=rng.uniform(-65.0, -50.0, n), name="reservoir"))
+        layer = net.add(LIFLayer(n, params, bias=self.bias, v_init=rng.uniform(-65.0, -50.0, n),
+                                 name="reservoir"))
         net.connect(layer, layer, w.tocsr(), delay=self.dt)
         return net, layer
 
@@ -111,7 +114,8 @@ class SNNTimeSeriesPredictor:
         x = self._design(states, u)[self.washout:-self.horizon]
         y = u[self.washout + self.horizon:]
         if len(y) < 2:
-            raise InputError("series", f"expected more than washout + horizon = {self.washout + self.horizon} samples")
+            raise InputError("series",
+                             f"expected more than washout + horizon = {self.washout + self.horizon} samples")
         a = x.T @ x + self.ridge * len(y) * np.eye(x.shape[1])
         self.readout_ = np.linalg.solve(a, x.T @ y)
         self.states_ = states

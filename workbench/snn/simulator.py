@@ -21,7 +21,7 @@ from ..runtime import resolve_rt
 from ..validation import as_array, number, positive_int
 from .network import LIFLayer, PoissonGroup, Projection, SNNNetwork, _per_neuron
 from .numpy_engine import ChunkData, NumpyEngine
-from .opencl_engine import OpenCLEngine
+from .opencl_engine import TUNABLES, OpenCLEngine
 from .record import SpikeRecord
 
 F32 = np.float32
@@ -33,11 +33,13 @@ class Simulator:
 
     record: keep every spike time (else only per-neuron and per-step counts). record_v: membrane
     traces to keep, ``{layer or name: neuron ids}``. chunk_steps: steps between host read-backs
-    (default 1000; fewer when recording, see below).
+    (default 1000; fewer when recording, see below). tunables: overrides of the OpenCL engine's
+    entry in kernels/lif.tuning.json (``WG``, ``VEC``, ``BLOCK``, ``SPREAD``, ``CLOCK``), e.g.
+    ``{"CLOCK": 0}`` for scalar step arguments; the NumPy engine has none to take.
     """
 
-    def __init__(self, net: SNNNetwork, rt=None, record: bool = True, record_v=None,
-                 chunk_steps: int | None = None):
+    def __init__(self, net: SNNNetwork, rt=None, *, record: bool = True, record_v=None,
+                 chunk_steps: int | None = None, tunables: dict | None = None):
         if not isinstance(net, SNNNetwork):
             raise InputError("net", f"expected an SNNNetwork, got {type(net).__name__}")
         if not net.populations:
@@ -58,6 +60,14 @@ class Simulator:
         for p in net.populations:
             self.offsets[p.name] = (start, p.n)
             start += p.n
+        if tunables is not None and not isinstance(tunables, dict):
+            raise InputError("tunables",
+                             f"expected a dict such as {{'CLOCK': 0}}, got {type(tunables).__name__}")
+        unknown = set(tunables or {}) - set(TUNABLES)
+        if unknown:
+            raise InputError("tunables",
+                             f"unknown SNN engine tunables {sorted(unknown)}; expected some of {TUNABLES}")
+        self.tunables = dict(tunables or {})
         self.t = 0
         engine = OpenCLEngine if self.rt.is_opencl else NumpyEngine
         self.engine = engine(self)
@@ -159,7 +169,8 @@ class Simulator:
         """Overwrite a LIF layer's membrane potentials and/or adaptive thresholds."""
         layer = self._member(layer, LIFLayer, "layer")
         v = None if v is None else np.broadcast_to(_per_neuron(v, layer.n, "v"), (layer.n,)).astype(F32)
-        theta = None if theta is None else np.broadcast_to(_per_neuron(theta, layer.n, "theta"), (layer.n,)).astype(F32)
+        theta = None if theta is None else np.broadcast_to(_per_neuron(theta, layer.n, "theta"),
+                                                           (layer.n,)).astype(F32)
         self.engine.set_layer_state(layer, v, theta)
 
     def weights(self, projection) -> np.ndarray:
@@ -217,8 +228,9 @@ class Simulator:
                            dict(self.offsets), vt, step_counts)
 
 
-def simulate(net: SNNNetwork, n_steps: int | None = None, duration: float | None = None, rt=None,
-             record: bool = True, record_v=None, on_chunk=None, chunk_steps: int | None = None) -> SpikeRecord:
+def simulate(net: SNNNetwork, n_steps: int | None = None, *, duration: float | None = None, rt=None,
+             record: bool = True, record_v=None, on_chunk=None,
+             chunk_steps: int | None = None) -> SpikeRecord:
     """Run ``net`` from its initial state for ``n_steps`` steps (or ``duration`` ms) on ``rt``;
     returns the :class:`SpikeRecord` (times in ms, global ids, counts, traces, rates)."""
     if (n_steps is None) == (duration is None):

@@ -34,9 +34,29 @@ from ..validation import number
 
 @dataclass(frozen=True)
 class STDP:
-    """An STDP rule: amplitudes ``a_plus`` / ``a_minus`` (weight units), windows ``tau_plus`` /
-    ``tau_minus`` (ms), bounds ``w_min`` <= w <= ``w_max``, ``rule`` "additive" or
-    "multiplicative" (soft bounds), ``trace`` "all" or "nearest"."""
+    """A pair-based STDP rule with traces (the module doc has the full update)::
+
+        dw = +a_plus  x_pre  [(w_max - w) if multiplicative]    at each postsynaptic spike
+        dw = -a_minus x_post [(w - w_min) if multiplicative]    at each presynaptic spike
+        x <- x exp(-dt / tau)  every step;  x += 1 ("all") or x = 1 ("nearest") at a spike
+
+    so one isolated pair at Δt = t_post - t_pre changes w by ``a_plus exp(-Δt / tau_plus)``
+    (Δt >= 0) or ``-a_minus exp(Δt / tau_minus)`` (Δt < 0), :meth:`window`.
+
+    a_plus / a_minus: amplitudes (weight units, mV for LIF targets, >= 0). tau_plus / tau_minus:
+    trace time constants (ms, > 0). w_min <= w <= w_max: bounds (w clipped after each update).
+    rule: ``"additive"`` or ``"multiplicative"`` (soft bounds, van Rossum et al. 2000). trace:
+    ``"all"`` (all-to-all pairing) or ``"nearest"`` (nearest-neighbour pairs).
+
+    Example::
+
+        rule = STDP(a_plus=0.01, a_minus=0.0105, tau_plus=20.0, tau_minus=20.0, w_max=1.0)
+        rule.window([-10.0, 10.0])            # array([-0.0064, 0.0061]): depression, potentiation
+        net.connect(src, exc, w0, plasticity=rule)
+
+    Shapes: a rule is a value (no state); the traces live in the simulator, (n_pre,) and (n_post,)
+    per plastic projection.
+    """
 
     a_plus: float = 0.01
     a_minus: float = 0.0105

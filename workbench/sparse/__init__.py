@@ -32,7 +32,8 @@ from .prune import (
 
 __all__ = [
     "DynamicSparseActivations", "FormatChoice", "GradualPruner", "PruneStep", "choose_format",
-    "crossover_sparsity", "crossover_sweep", "format_latencies", "global_magnitude_prune", "load_prune_runs", "magnitude_prune",
+    "crossover_sparsity", "crossover_sweep", "format_latencies", "global_magnitude_prune", "load_prune_runs",
+    "magnitude_prune",
     "model_sparsity", "polynomial_schedule", "predict_latencies", "prune_channels", "prune_filters",
     "prune_heads", "SparseLinear", "densify", "sparsify",
     "FORMATS", "SPMV_VARIANTS", "BlockSparseMatrix", "CSCMatrix", "CSRMatrix", "SpmmProblem",

@@ -25,7 +25,7 @@ from ..bench import BenchContext, BenchResult
 from .formats import BlockSparseMatrix, CSRMatrix, default_block_shape
 
 
-def random_csr(m: int, k: int, mean: float, family: str, seed: int = 0) -> CSRMatrix:
+def random_csr(m: int, k: int, mean: float, family: str, *, seed: int = 0) -> CSRMatrix:
     """A CSR matrix with ``mean`` non-zeros per row: ``"random"`` (lengths Poisson-like around
     the mean) or ``"power-law"`` (Zipf(1.8) lengths scaled to the mean, capped at K)."""
     rng = np.random.default_rng(seed)
@@ -68,23 +68,27 @@ def bench_spmv(ctx: BenchContext) -> Iterator[BenchResult]:
         x = np.random.default_rng(2).standard_normal(m).astype(np.float32)
         nbytes = a.nbytes + 8.0 * m  # A's arrays (index width as stored), x once, y
         if rt.is_numpy:
-            t = rt.timeit(lambda: spmv(a, x, rt), repeat=repeat, budget_s=budget)
-            y, note = spmv(a, x, rt), "SciPy (the NumPy backend is the reference itself)"
+            t = rt.timeit(lambda: spmv(a, x, rt=rt), repeat=repeat, budget_s=budget)
+            y, note = spmv(a, x, rt=rt), "SciPy (the NumPy backend is the reference itself)"
         else:
             variant, params = spmv_variant(a, rt)
             prob = SpmvProblem(a, x, rt)
             t = rt.timeit(prob.enqueue, warmup=2, repeat=repeat, budget_s=budget)
             y = prob.run()
             st = a.row_stats()
-            note = f"{prob.variant} {prob.params}; rows mean {st['mean']:.1f}, max {st['max']:,}, cv {st['cv']:.2f}"
+            note = (f"{prob.variant} {prob.params}; rows mean {st['mean']:.1f}, max {st['max']:,}, "
+                    f"cv {st['cv']:.2f}")
         csr = a.to_scipy()
-        ref_t, ref_y = references.spmv(ctx.reference, csr, x, repeat, budget, threads=ctx.threads)
+        ref_t, ref_y = references.spmv(ctx.reference, csr, x, repeat=repeat, budget_s=budget,
+                                       threads=ctx.threads)
         ref_name = ("torch CSR (cuSPARSE), int64 indices" if ctx.reference == "torch-cuda"
                     else f"SciPy CSR, rows split over {ctx.threads} threads")
         res_params = {"rows": m, "nnz": a.nnz, "family": family}
         if ctx.reference == "torch-cuda":  # cuSPARSE with 32-bit indices moves 4 bytes less per nnz
-            t32, _ = references.spmv(ctx.reference, csr, x, repeat, budget, index_dtype=np.int32)
-            res_params["reference_us"] = {"int64 indices": ref_t.median * 1e6, "int32 indices": t32.median * 1e6}
+            t32, _ = references.spmv(ctx.reference, csr, x, repeat=repeat, budget_s=budget,
+                                     index_dtype=np.int32)
+            res_params["reference_us"] = {"int64 indices": ref_t.median * 1e6,
+                                          "int32 indices": t32.median * 1e6}
             if t32.median < ref_t.median:
                 ref_t, ref_name = t32, "torch CSR (cuSPARSE), int32 indices"
         err = float(np.linalg.norm(y - ref_y) / max(np.linalg.norm(ref_y), 1e-30))
@@ -118,20 +122,22 @@ def bench_bsr(ctx: BenchContext) -> Iterator[BenchResult]:
         p = prob.params
         note = (f"{'bsr_matmul4' if p.get('V4') else 'bsr_matmul'} {p}" if p
                 else "spmm_csr_rows on the blocks' entries")
-    dense_t = sgemm_timing(w, b, rt, repeat=repeat, budget_s=budget).median
-    ref_t, ref_c = references.matmul(ctx.reference, w, b, repeat, budget, threads=ctx.threads)
+    dense_t = sgemm_timing(w, b, rt=rt, repeat=repeat, budget_s=budget).median
+    ref_t, ref_c = references.matmul(ctx.reference, w, b, repeat=repeat, budget_s=budget, threads=ctx.threads)
     err = float(np.linalg.norm(c - ref_c) / np.linalg.norm(ref_c))
     flops = 2.0 * a.nblocks * bs[0] * bs[1] * n
     yield ctx.result(
         "sparse", f"bsr {m}x{k}x{n} @{100 * a.block_sparsity:.0f}% blocks {bs[0]}x{bs[1]}", t, ref=ref_t,
         reference=f"dense float32 product ({references.describe(ctx.reference)})", flops=flops,
         nbytes=a.nbytes + 4.0 * (k * n + m * n), ceiling="fp32",
-        params={"m": m, "k": k, "n": n, "block_sparsity": a.block_sparsity, "vs_our_sgemm": dense_t / t.median},
+        params={"m": m, "k": k, "n": n, "block_sparsity": a.block_sparsity,
+                "vs_our_sgemm": dense_t / t.median},
         rel_error=err,
-        note=f"{note}; {dense_t / t.median:.2f}x our dense SGEMM ({dense_t * 1e3:.3f} ms); reference: dense product")
+        note=f"{note}; {dense_t / t.median:.2f}x our dense SGEMM ({dense_t * 1e3:.3f} ms); reference: dense "
+             f"product")
 
 
-def spmv_profile(a, rt, repeat: int = 10, name: str | None = None):
+def spmv_profile(a, rt, *, repeat: int = 10, name: str | None = None):
     """:class:`~workbench.roofline.OpProfile` of y = A x on ``rt``: 2 nnz flops; bytes as the
     benchmark counts them (A's arrays as stored, x once, y)."""
     from ..roofline import OpProfile
@@ -143,14 +149,14 @@ def spmv_profile(a, rt, repeat: int = 10, name: str | None = None):
     m, k = a.shape
     x = np.random.default_rng(0).standard_normal(k).astype(np.float32)
     if rt.is_numpy:
-        t = rt.timeit(lambda: spmv(a, x, rt), repeat=repeat, budget_s=1.0)
+        t = rt.timeit(lambda: spmv(a, x, rt=rt), repeat=repeat, budget_s=1.0)
     else:
         t = rt.timeit(SpmvProblem(a, x, rt).enqueue, warmup=1, repeat=repeat, budget_s=1.0)
     nbytes = a.nbytes + 4.0 * (k + m)
     return OpProfile(name or f"spmv {m:,} rows", 2.0 * max(a.nnz, 1), nbytes, t.median)
 
 
-def spmm_profile(a, n: int, rt, repeat: int = 5, name: str | None = None):
+def spmm_profile(a, n: int, rt, *, repeat: int = 5, name: str | None = None):
     """:class:`~workbench.roofline.OpProfile` of C = A B (A CSR or block-sparse (M, K), B dense
     (K, n)): flops of the stored non-zeros (whole blocks for block-sparse), bytes of A's arrays,
     B read once and C written once (the least traffic)."""

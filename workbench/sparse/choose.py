@@ -29,7 +29,7 @@ from .formats import BlockSparseMatrix, CSRMatrix, default_block_shape
 FORMAT_NAMES = ("dense", "csr", "bsr")
 
 
-def format_latencies(w, n: int, rt: Runtime | str | None = None, formats=FORMAT_NAMES,
+def format_latencies(w, n: int, *, rt: Runtime | str | None = None, formats=FORMAT_NAMES,
                      block_shape=None, repeat: int = 5, budget_s: float = 0.5) -> dict[str, float]:
     """Median seconds of C = W B for B (K, n) random, with W dense (M, K) in each of ``formats``.
 
@@ -52,7 +52,7 @@ def format_latencies(w, n: int, rt: Runtime | str | None = None, formats=FORMAT_
         if fmt not in FORMAT_NAMES:
             raise InputError("formats", f"unknown format {fmt!r}; known: {FORMAT_NAMES}")
         if fmt == "dense":
-            out[fmt] = sgemm_timing(w, b, rt, repeat=repeat, budget_s=budget_s).median
+            out[fmt] = sgemm_timing(w, b, rt=rt, repeat=repeat, budget_s=budget_s).median
             continue
         a = CSRMatrix.from_dense(w) if fmt == "csr" else BlockSparseMatrix.from_dense(w, bs)
         if rt.is_numpy:
@@ -103,7 +103,7 @@ def predict_latencies(m: int, k: int, n: int, density: float, block_density: flo
     }
 
 
-def choose_format(matrix, rt: Runtime | str | None = None, n: int = 1, block_shape=None,
+def choose_format(matrix, rt: Runtime | str | None = None, *, n: int = 1, block_shape=None,
                   measure: bool = True) -> FormatChoice:
     """Pick dense, CSR or block-sparse for multiplying ``matrix`` (dense (M, K) array or any of
     our sparse formats) by ``n`` dense columns on ``rt``; see the module docstring."""
@@ -115,7 +115,8 @@ def choose_format(matrix, rt: Runtime | str | None = None, n: int = 1, block_sha
         raise InputError("matrix", f"expected a non-empty 2-D matrix, got shape {w.shape}")
     if not np.all(np.isfinite(w)):
         raise InputError("matrix", "contains NaN or Inf")
-    bs = block_shape or (matrix.block_shape if isinstance(matrix, BlockSparseMatrix) else default_block_shape(rt))
+    bs = block_shape or (matrix.block_shape if isinstance(matrix,
+                                                          BlockSparseMatrix) else default_block_shape(rt))
     m, k = w.shape
     density = float(np.count_nonzero(w)) / w.size
     block_density = 1.0 - BlockSparseMatrix.from_dense(w, bs).block_sparsity
@@ -123,7 +124,8 @@ def choose_format(matrix, rt: Runtime | str | None = None, n: int = 1, block_sha
     ranked = sorted(pred, key=pred.get)
     measured = {}
     if measure:
-        measured = format_latencies(w, n, rt, formats=tuple(ranked[:2]), block_shape=bs, repeat=5, budget_s=0.3)
+        measured = format_latencies(w, n, rt=rt, formats=tuple(ranked[:2]), block_shape=bs, repeat=5,
+                                    budget_s=0.3)
         best = min(measured, key=measured.get)
         other = next(f for f in measured if f != best)
         reason = (f"measured {measured[best] * 1e6:,.1f} us against {other} {measured[other] * 1e6:,.1f} us "
@@ -137,7 +139,7 @@ def choose_format(matrix, rt: Runtime | str | None = None, n: int = 1, block_sha
     return FormatChoice(best, reason, pred, measured, density, block_density)
 
 
-def crossover_sweep(m: int, k: int, n: int, rt: Runtime | str | None = None,
+def crossover_sweep(m: int, k: int, n: int, *, rt: Runtime | str | None = None,
                     sparsities=(0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98), block_shape=None,
                     structured_blocks: bool = True, seed: int = 0, repeat: int = 5) -> dict:
     """Measured latency of dense, CSR and block-sparse for C = A B (A (m, k), B (k, n)) at
@@ -162,7 +164,7 @@ def crossover_sweep(m: int, k: int, n: int, rt: Runtime | str | None = None,
             w *= np.kron(keep, np.ones(bs, bool))[:m, :k]
         else:
             w *= rng.random((m, k)) >= s
-        t = format_latencies(w, n, rt, block_shape=bs, repeat=repeat, budget_s=0.3)
+        t = format_latencies(w, n, rt=rt, block_shape=bs, repeat=repeat, budget_s=0.3)
         rows.append({"sparsity": s, **t})
     cross = {fmt: crossover_sparsity(rows, fmt) for fmt in ("csr", "bsr")}
     return {"shape": (m, k, n), "block_shape": bs, "points": rows, "crossover": cross}

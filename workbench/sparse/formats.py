@@ -81,20 +81,23 @@ def _canonical(data, indices, indptr, n_major: int, n_minor: int, what: str, ind
     if not np.all(np.isfinite(data)):
         raise InputError("data", "contains NaN or Inf")
     if indices.size and (indices.min() < 0 or indices.max() >= n_minor):
-        raise InputError("indices", f"indices must lie in [0, {n_minor}), got [{indices.min()}, {indices.max()}]")
+        raise InputError("indices",
+                         f"indices must lie in [0, {n_minor}), got [{indices.min()}, {indices.max()}]")
     major = np.repeat(np.arange(n_major, dtype=np.int64), np.diff(indptr))
     key = major * max(n_minor, 1) + indices
     if key.size > 1 and np.any(np.diff(key) <= 0):  # unsorted or duplicated: fix it
         order = np.argsort(key, kind="stable")
         key, data = key[order], data[order]
-        uniq, start = np.unique(key, return_index=True)
-        data = np.add.reduceat(data.astype(np.float64), start).astype(VALUE) if key.size else data
+        # the sorted keys' first occurrences (np.unique would sort them a second time)
+        start = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+        uniq = key[start]
+        if start.size < key.size:  # duplicates: summed in float64, rounded once
+            data = np.add.reduceat(data.astype(np.float64), start).astype(VALUE)
         major, indices = uniq // max(n_minor, 1), uniq % max(n_minor, 1)
-        indptr = np.zeros(n_major + 1, np.int64)
-        np.add.at(indptr, major + 1, 1)
-        indptr = np.cumsum(indptr)
+        indptr = np.concatenate(([0], np.cumsum(np.bincount(major, minlength=n_major))))
     if indptr[-1] > np.iinfo(INDEX).max:
-        raise InputError("indices", f"{indptr[-1]:,} non-zeros: int32 pointers hold at most {np.iinfo(INDEX).max:,}")
+        raise InputError("indices",
+                         f"{indptr[-1]:,} non-zeros: int32 pointers hold at most {np.iinfo(INDEX).max:,}")
     return data, indices.astype(index), indptr.astype(INDEX)
 
 
@@ -232,7 +235,7 @@ class BlockSparseMatrix:
 
     format = "bsr"
 
-    def __init__(self, blocks, indices, indptr, shape, block_shape=None):
+    def __init__(self, blocks, indices, indptr, shape, *, block_shape=None):
         self.shape = _shape(shape)
         b = np.asarray(blocks)
         if b.ndim != 3:
@@ -280,7 +283,7 @@ class BlockSparseMatrix:
         keep = np.any(tiles != 0, axis=(2, 3))
         rows, cols = np.nonzero(keep)
         indptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))])
-        return cls(tiles[rows, cols].reshape(-1, br, bc), cols, indptr, (m, k), (br, bc))
+        return cls(tiles[rows, cols].reshape(-1, br, bc), cols, indptr, (m, k), block_shape=(br, bc))
 
     @classmethod
     def from_scipy(cls, matrix, block_shape=None):
@@ -291,7 +294,7 @@ class BlockSparseMatrix:
         if block_shape is None and matrix.format == "bsr":
             m = matrix.tobsr()
             m.sort_indices()
-            return cls(m.data, m.indices, m.indptr, m.shape, m.blocksize)
+            return cls(m.data, m.indices, m.indptr, m.shape, block_shape=m.blocksize)
         return cls.from_dense(matrix.toarray(), block_shape)
 
     def to_scipy(self):
@@ -310,7 +313,8 @@ class BlockSparseMatrix:
         tiles = np.zeros((mb, kb, br, bc), VALUE)
         rows = np.repeat(np.arange(mb), np.diff(self.indptr))
         tiles[rows, self.indices] = self.blocks
-        return np.ascontiguousarray(tiles.transpose(0, 2, 1, 3).reshape(mb * br, kb * bc)[:self.shape[0], :self.shape[1]])
+        dense = tiles.transpose(0, 2, 1, 3).reshape(mb * br, kb * bc)
+        return np.ascontiguousarray(dense[:self.shape[0], :self.shape[1]])
 
     def transpose(self) -> "BlockSparseMatrix":
         """A^T with (bc, br) blocks."""
@@ -319,7 +323,7 @@ class BlockSparseMatrix:
         order = np.lexsort((rows, self.indices))  # by block column, then block row
         indptr = np.concatenate([[0], np.cumsum(np.bincount(self.indices, minlength=kb))])
         return BlockSparseMatrix(self.blocks[order].transpose(0, 2, 1), rows[order], indptr,
-                                 (self.shape[1], self.shape[0]), self.block_shape[::-1])
+                                 (self.shape[1], self.shape[0]), block_shape=self.block_shape[::-1])
 
     @property
     def nblocks(self) -> int:

@@ -23,7 +23,7 @@ from .prune import check_sparsity, global_magnitude_prune, magnitude_prune, mode
 PRUNE_KIND = "prune"  # store run kind
 
 
-def polynomial_schedule(t, initial_sparsity: float = 0.0, final_sparsity: float = 0.9,
+def polynomial_schedule(t, initial_sparsity: float = 0.0, *, final_sparsity: float = 0.9,
                         start_step: int = 0, n_steps: int = 10, interval: int = 1):
     """Zhu & Gupta's sparsity at step ``t`` (a number or an array of steps)."""
     si = check_sparsity(initial_sparsity, "initial_sparsity")
@@ -83,7 +83,7 @@ class GradualPruner:
     :class:`PruneStep` per step.
     """
 
-    def __init__(self, model, data, final_sparsity: float = 0.9, n_steps: int = 10,
+    def __init__(self, model, data, *, final_sparsity: float = 0.9, n_steps: int = 10,
                  finetune_epochs: int = 5, initial_sparsity: float = 0.0, scope: str = "global",
                  layers=None, lr: float = 1e-3, batch_size: int = 32, seed: int = 0,
                  rt: Runtime | str | None = None, store=None, latency: bool = True,
@@ -110,7 +110,8 @@ class GradualPruner:
 
     def targets(self) -> list[float]:
         """The schedule's sparsity after each pruning step 1..n_steps."""
-        return [polynomial_schedule(t, self.initial_sparsity, self.final_sparsity, 0, self.n_steps)
+        return [polynomial_schedule(t, self.initial_sparsity, final_sparsity=self.final_sparsity,
+                                    start_step=0, n_steps=self.n_steps)
                 for t in range(1, self.n_steps + 1)]
 
     def stop(self) -> None:
@@ -127,13 +128,13 @@ class GradualPruner:
         from ..nn import evaluate
         from .choose import format_latencies
 
-        acc = evaluate(self.model, self.data.x_test, self.data.y_test, self.rt)
+        acc = evaluate(self.model, self.data.x_test, self.data.y_test, rt=self.rt)
         ls = model_sparsity(self.model)
         lat = {}
         if self.latency:
             _, layer = self._largest_layer()
             w_t = np.ascontiguousarray(layer.weight_matrix().T)  # (out, in): C^T = W^T X^T
-            lat = format_latencies(w_t, self.latency_batch, self.rt, repeat=5, budget_s=0.2)
+            lat = format_latencies(w_t, self.latency_batch, rt=self.rt, repeat=5, budget_s=0.2)
         return PruneStep(step, target, ls["total"], acc, ls, lat)
 
     def _record(self, point: PruneStep, run) -> None:
@@ -143,7 +144,8 @@ class GradualPruner:
 
     def _params(self) -> dict:
         name, layer = self._largest_layer()
-        return {"model": self.model.kind, "config": self.model.config(), "final_sparsity": self.final_sparsity,
+        return {"model": self.model.kind, "config": self.model.config(),
+                "final_sparsity": self.final_sparsity,
                 "n_steps": self.n_steps, "finetune_epochs": self.finetune_epochs, "scope": self.scope,
                 "latency_layer": name, "latency_shape": [*layer.weight_matrix().T.shape, self.latency_batch]}
 

@@ -18,7 +18,7 @@ from .formats import BlockSparseMatrix, CSRMatrix
 class SparseLinear:
     """``(x2d, rt) -> x2d W + b`` with ``W^T`` in ``fmt`` (``"csr"`` or ``"bsr"``)."""
 
-    def __init__(self, layer, fmt: str = "csr", block_shape=None, rt=None):
+    def __init__(self, layer, fmt: str = "csr", *, block_shape=None, rt=None):
         if fmt not in ("csr", "bsr"):
             raise InputError("fmt", f"expected 'csr' or 'bsr', got {fmt!r}")
         w_t = np.ascontiguousarray(layer.weight_matrix().T)  # (out, in)
@@ -37,7 +37,7 @@ class SparseLinear:
         return self.matrix.nbytes + self.bias.nbytes
 
 
-def sparsify(model, fmt: str = "auto", rt: Runtime | str | None = None, batch: int = 64,
+def sparsify(model, fmt: str = "auto", *, rt: Runtime | str | None = None, batch: int = 64,
              min_sparsity: float = 0.0) -> dict[str, str]:
     """Put every pruned Dense/Conv2d (sparsity above ``min_sparsity``) on sparse kernels.
 

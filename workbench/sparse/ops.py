@@ -1,6 +1,6 @@
 """Sparse times dense on the OpenCL kernels of ``kernels/spmv.cl`` and ``kernels/bsr.cl``.
 
-``spmv(a, x, rt)`` is y = A x and ``spmm(a, b, rt)`` is C = A B for A sparse (CSR, CSC or
+``spmv(a, x, rt=rt)`` is y = A x and ``spmm(a, b, rt)`` is C = A B for A sparse (CSR, CSC or
 block-sparse) and x, B dense. On the NumPy runtime both are SciPy's products (float32), the
 reference the OpenCL results are tested against (within 1e-5 relative).
 
@@ -102,18 +102,51 @@ def _dense_matrix(b, k: int, name: str = "b") -> np.ndarray:
 
 
 # -- variant choice -----------------------------------------------------------------------------
+def spmv_tuning(rt: Runtime | str | None = None) -> dict:
+    """kernels/spmv.tuning.json's entry for ``rt``'s device (GPUs: the ``gpu`` defaults; CPUs,
+    accelerators and the NumPy backend: ``cpu``), through the one tuning reader
+    (:func:`workbench.runtime.kernels.tuning`): ``auto`` (the variant row statistics choose),
+    the long-row bounds, and each variant's ``#define`` values."""
+    return _table("spmv", resolve_rt(rt))
+
+
+def _table(family: str, rt: Runtime) -> dict:
+    """``family``'s tuning entry for ``rt``, read once per device; the table's ``gpu`` or ``cpu``
+    side by the kernels' two code paths (accelerators and the NumPy backend take the CPU's)."""
+    import dataclasses
+
+    from ..runtime.kernels import tuning
+
+    kind = "gpu" if rt.kind == "opencl-gpu" else "cpu"
+    info = rt.info if rt.info.type == kind else dataclasses.replace(rt.info, type=kind)
+    return rt.memo(("tuning", family), lambda: tuning(family, info))
+
+
 def spmv_variant(a: CSRMatrix, rt: Runtime | str | None = None) -> tuple[str, dict]:
-    """``(variant, tunables)`` for ``a`` on ``rt`` from its row statistics (see module doc)."""
+    """``(variant, tunables)`` for ``a`` on ``rt`` from its row statistics (see module doc) and
+    :func:`spmv_tuning`."""
     rt = resolve_rt(rt)
-    st = a.row_stats()
+    table = spmv_tuning(rt)
+    variant = table["auto"]
     if rt.kind != "opencl-gpu":
         # CPU work-groups are taken by threads dynamically; only rows far longer than a work-
         # group's worth of ordinary rows unbalance them.
-        if st["max"] > max(4096, 64 * max(st["mean"], 1.0)):
-            return "split", {"WG": 64, "VEC": 1, "CHUNK": 2048}
-        return "scalar", {}
-    # GPUs: adaptive balances short, even and long rows alike
-    return "adaptive", {"WG": 256, "NNZ": 512, "LONG": 16384}
+        st = a.row_stats()
+        if st["max"] > max(table["long_row"], table["long_row_x_mean"] * max(st["mean"], 1.0)):
+            variant = "split"
+    return variant, variant_params(variant, rt)
+
+
+def variant_params(variant: str, rt: Runtime) -> dict:
+    """The ``#define`` values of SpMV ``variant`` on ``rt`` (:func:`spmv_tuning`; ``VEC`` capped at
+    the device's SIMD width, work-groups at 64 on CPUs)."""
+    p = dict(spmv_tuning(rt).get(variant, {}))
+    if "VEC" in p:
+        p["VEC"] = min(int(p["VEC"]), max(1, rt.info.simd_width))
+    if rt.kind != "opencl-gpu" and variant in ("vector", "split"):
+        p["WG"] = min(p.get("WG", 64), 64)
+        p["VEC"] = min(p.get("VEC", 1), p["WG"])
+    return p
 
 
 # -- device-resident problems ------------------------------------------------------------------
@@ -190,25 +223,18 @@ def adaptive_plan(a: CSRMatrix, nnz: int, long_chunk: int):
 class SpmvProblem:
     """y = A x with everything on the device; :meth:`enqueue` returns the launches' events."""
 
-    def __init__(self, a, x, rt: Runtime, variant: str | None = None, params: dict | None = None):
+    def __init__(self, a, x, rt: Runtime, *, variant: str | None = None, params: dict | None = None):
         import pyopencl.array as cla
 
         a = as_sparse(a)
         self.a = _bsr_as_csr(a) if isinstance(a, BlockSparseMatrix) else a
         self.shape = a.shape
         self.rt = rt
-        auto_variant, auto_params = spmv_variant(self.a, rt)
         if variant is not None and variant not in SPMV_VARIANTS:
             raise InputError("variant", f"expected one of {SPMV_VARIANTS}, got {variant!r}")
-        self.variant = variant or auto_variant
-        defaults = {"scalar": {}, "vector": {"WG": 256, "VEC": min(32, max(1, rt.info.simd_width))},
-                    "split": {"WG": 256, "VEC": min(32, max(1, rt.info.simd_width)), "CHUNK": 1024},
-                    "adaptive": {"WG": 256, "NNZ": 1024, "LONG": 8192}}
-        p = dict(auto_params if self.variant == auto_variant else defaults[self.variant])
+        self.variant = variant or spmv_variant(self.a, rt)[0]
+        p = variant_params(self.variant, rt)
         p.update(params or {})
-        if rt.kind == "opencl-cpu" and self.variant not in ("scalar", "adaptive"):
-            p["WG"] = min(p.get("WG", 64), 64)
-            p["VEC"] = min(p.get("VEC", 1), p["WG"])
         self.params = p
         m_pad, k_pad = self.a.shape
         xp = np.zeros(k_pad, np.float32)
@@ -228,7 +254,8 @@ class SpmvProblem:
         if self.variant == "split":
             plan = _split_plan(self.a, int(p["CHUNK"]))
             self.units, rows = plan[0].size, plan[2]
-            self.plan = [rt.to_device(arr if arr.size else np.zeros(1, np.int32), "plan").data for arr in plan]
+            self.plan = [rt.to_device(arr if arr.size else np.zeros(1, np.int32),
+                                      "plan").data for arr in plan]
             self.n_long = rows.size
             self.partial = cla.empty(rt.queue, max(1, self.units), np.float32)
 
@@ -260,7 +287,8 @@ class SpmvProblem:
                                        unit_row, unit_start, self.partial.data, np.int32(self.units),
                                        np.int32(p["CHUNK"]))]
         if self.n_long:
-            events.append(self.prog.spmv_split_sum((self.n_long,), None, rows, first, count, self.partial.data,
+            events.append(self.prog.spmv_split_sum((self.n_long,), None, rows, first, count,
+                                                   self.partial.data,
                                                    self.y.data, np.int32(self.n_long)))
         return events
 
@@ -272,7 +300,7 @@ class SpmvProblem:
         return self.y.get()[:self.shape[0]]
 
 
-def spmv(a, x, rt: Runtime | str | None = None, *, variant: str | None = None) -> np.ndarray:
+def spmv(a, x, *, rt: Runtime | str | None = None, variant: str | None = None) -> np.ndarray:
     """``y = A x``: A (M, K) sparse, x (K,) float32; returns (M,) float32.
 
     ``variant`` forces an OpenCL kernel (``"scalar"``, ``"vector"``, ``"split"``); by default
@@ -285,7 +313,7 @@ def spmv(a, x, rt: Runtime | str | None = None, *, variant: str | None = None) -
     if rt.is_numpy:
         return np.asarray(_scipy(a) @ x, np.float32).reshape(-1)
     with rt.launch_lock:
-        return SpmvProblem(a, x, rt, variant).run()
+        return SpmvProblem(a, x, rt, variant=variant).run()
 
 
 # -- SpMM ---------------------------------------------------------------------------------------
@@ -294,23 +322,16 @@ def bsr_params(block_shape: tuple[int, int], rt: Runtime) -> dict:
     columns of C with TM x TN outputs per work-item, at most 256 work-items. On GPUs, blocks
     whose sides divide by 4 use ``bsr_matmul4`` (``V4``: float4 tiles, prefetched blocks)."""
     br, bc = block_shape
-    gpu = rt.kind == "opencl-gpu"
-    if gpu:
-        for tw, tm, tn in BSR4_TILES:
-            p = {"BR": br, "BC": bc, "TW": tw, "TM": tm, "TN": tn, "V4": 1}
-            if bsr4_fits(p, rt):
-                return p
-    tn = 4
-    tw = 128 if gpu else 64
+    table = _table("bsr", rt)
+    for tw, tm, tn in table["tiles4"]:
+        p = {"BR": br, "BC": bc, "TW": tw, "TM": tm, "TN": tn, "V4": 1}
+        if bsr4_fits(p, rt):
+            return p
+    tn, tw = int(table["TN"]), int(table["TW"])
     tx = tw // tn
-    limit = max(1, min(256, rt.info.max_work_group_size) // tx)
+    limit = max(1, min(int(table["max_group"]), rt.info.max_work_group_size) // tx)
     tm = next(d for d in range(1, br + 1) if br % d == 0 and br // d <= limit)
     return {"BR": br, "BC": bc, "TW": tw, "TM": tm, "TN": tn}
-
-
-# (TW, TM, TN) tried in order for bsr_matmul4; the first that fits the block shape is used.
-# H100 sweep (docs/results/h100-2026-11-24-bsr4-sweep.txt): TW 64 TM 8 TN 4 fastest, 5.45x our SGEMM.
-BSR4_TILES = ((64, 8, 4), (64, 4, 4), (32, 4, 4))
 
 
 def bsr4_fits(p: dict, rt: Runtime) -> bool:
@@ -330,7 +351,7 @@ class SpmmProblem:
     blocks' entries run through ``spmm_csr_rows``, whose streamed rows suit a CPU far better
     than a work-group kernel with barriers."""
 
-    def __init__(self, a, b: np.ndarray, rt: Runtime, params: dict | None = None):
+    def __init__(self, a, b: np.ndarray, rt: Runtime, *, params: dict | None = None):
         self.rt, self.a = rt, as_sparse(a)
         self.m, self.n = self.a.shape[0], b.shape[1]
         if isinstance(self.a, BlockSparseMatrix) and rt.kind != "opencl-gpu" and not params:

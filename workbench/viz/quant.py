@@ -41,8 +41,8 @@ class CalibrationFigure:
                          fill_color="#bbbbbb", line_color="#999999")
         renderer = self.figure.segment(x0="x", x1="x", y0="y0", y1="y1", color="color",
                                        line_width=2, source=self.lines, legend_field="method")
-        self.figure.add_tools(HoverTool(renderers=[renderer], tooltips=[("method", "@method"),
-                                                                          ("threshold", "@t{0.0000}")]))
+        self.figure.add_tools(HoverTool(renderers=[renderer],
+                                        tooltips=[("method", "@method"), ("threshold", "@t{0.0000}")]))
         _legend_outside(self.figure)
 
     def set_layer(self, layer, activations: bool = False) -> None:
@@ -107,7 +107,8 @@ class GridFigure:
 
     def __init__(self, height: int = 320, width: int = 560):
         self.source = ColumnDataSource({c: [] for c in GRID_COLUMNS})
-        self.figure = figure(title="Accuracy vs size (circles: per-channel, squares: per-tensor)", height=height, width=width,
+        self.figure = figure(title="Accuracy vs size (circles: per-channel, squares: per-tensor)",
+                             height=height, width=width,
                              x_axis_label="stored size (kB)", y_axis_label="test accuracy",
                              tools="pan,wheel_zoom,box_zoom,reset,save")
         r = self.figure.scatter(x="kbytes", y="accuracy", source=self.source, size=11, color="color",
@@ -116,7 +117,8 @@ class GridFigure:
         self.figure.add_tools(HoverTool(renderers=[r], tooltips=[
             ("point", "@method @bits-bit @granularity"), ("calibrator that ran", "@ran"),
             ("accuracy", "@accuracy{0.0000}"),
-            ("size", "@kbytes{0.0} kB"), ("latency", "@latency_ms{0.000} ms (float @float_latency_ms{0.000} ms)"),
+            ("size", "@kbytes{0.0} kB"), ("latency",
+                                          "@latency_ms{0.000} ms (float @float_latency_ms{0.000} ms)"),
             ("speedup", "@speedup{0.00}x")]))
         fmt = NumberFormatter(format="0.0000")
         cols = [TableColumn(field="method", title="method"), TableColumn(field="bits", title="bits"),
@@ -126,7 +128,8 @@ class GridFigure:
                 TableColumn(field="kbytes", title="size kB", formatter=NumberFormatter(format="0.0")),
                 TableColumn(field="ratio", title="x smaller", formatter=NumberFormatter(format="0.0")),
                 TableColumn(field="latency_ms", title="INT ms", formatter=NumberFormatter(format="0.000")),
-                TableColumn(field="float_latency_ms", title="FP32 ms", formatter=NumberFormatter(format="0.000")),
+                TableColumn(field="float_latency_ms", title="FP32 ms",
+                            formatter=NumberFormatter(format="0.000")),
                 TableColumn(field="speedup", title="speed-up", formatter=NumberFormatter(format="0.00")),
                 TableColumn(field="kernel", title="kernel"),
                 TableColumn(field="ran", title="calibrator that ran")]

@@ -49,7 +49,7 @@ def point_row(profile: OpProfile, ceilings: Ceilings | None, color: str) -> dict
 class RooflineFigure:
     """A log-log roofline chart with live-updatable roofs and points."""
 
-    def __init__(self, title: str = "Roofline", height: int = 430, width: int = 860,
+    def __init__(self, title: str = "Roofline", height: int = 430, *, width: int = 860,
                  sizing_mode: str | None = None):
         size = {"sizing_mode": sizing_mode} if sizing_mode else {"width": width}
         self.figure = figure(
@@ -162,7 +162,8 @@ def ceilings_html(ceilings: Ceilings | None, pending: Iterable[str] = ()) -> str
         rows.append(f"<tr><td>{LABELS[f]}</td><td style='text-align:right'><b>{shown}</b></td>"
                     f"<td style='color:#666'>{pct}</td></tr>")
     warn = "".join(f"<li>{escape(w)}</li>" for w in ceilings.warnings)
-    when = escape(ceilings.measured_at[:16].replace("T", " ")) + " UTC" + (" (quick)" if ceilings.quick else "")
+    when = escape(ceilings.measured_at[:16].replace("T",
+                                                    " ")) + " UTC" + (" (quick)" if ceilings.quick else "")
     return (
         f"<table class='wb-ceilings'><tr><th>ceiling</th><th>measured</th><th>theoretical</th></tr>"
         f"{''.join(rows)}</table><p style='color:#666;font-size:90%'>{escape(ceilings.device)}, "

@@ -125,7 +125,7 @@ class SpikeRasterFigure(_SpikeWindow):
     y axis label says how many of each group are shown.
     """
 
-    def __init__(self, window: float | None = 500.0, max_neurons: int = 250, height: int = 320,
+    def __init__(self, window: float | None = 500.0, max_neurons: int = 250, *, height: int = 320,
                  width: int = 620, title: str = "Spike raster", groups=()):
         self.max_neurons = int(max_neurons)
         self.buffer = _Rolling(window)
@@ -147,8 +147,10 @@ class SpikeRasterFigure(_SpikeWindow):
         for name in names:
             if name not in self.sources:
                 self.sources[name] = ColumnDataSource({"t": [], "row": [], "id": []})
-                new.append(self.figure.scatter(x="t", y="row", source=self.sources[name], marker="square", size=2.5,
-                                               color=group_color(name, len(self.sources) - 1), legend_label=name))
+                new.append(self.figure.scatter(x="t", y="row", source=self.sources[name], marker="square",
+                                               size=2.5,
+                                               color=group_color(name, len(self.sources) - 1),
+                                               legend_label=name))
         if new:
             self.hover.renderers = list(self.hover.renderers) + new
             _legend(self.figure, outside)
@@ -196,7 +198,8 @@ class SpikeRasterFigure(_SpikeWindow):
 class PopulationRateFigure(_SpikeWindow):
     """Population rate (spikes per neuron per second) of each group in ``bin_ms`` bins."""
 
-    def __init__(self, window: float | None = 500.0, bin_ms: float = 2.0, height: int = 180, width: int = 620,
+    def __init__(self, window: float | None = 500.0, bin_ms: float = 2.0, *, height: int = 180,
+                 width: int = 620,
                  x_range=None, title: str = "Population rate", groups=()):
         self.window, self.bin_ms = window, float(bin_ms)
         self.buffer = _Rolling(window)
@@ -214,7 +217,8 @@ class PopulationRateFigure(_SpikeWindow):
             if name not in self.sources:
                 self.sources[name] = ColumnDataSource({"t": [], "hz": []})
                 self.figure.step(x="t", y="hz", source=self.sources[name], mode="after",
-                                 color=group_color(name, len(self.sources) - 1), line_width=1.5, legend_label=name)
+                                 color=group_color(name, len(self.sources) - 1), line_width=1.5,
+                                 legend_label=name)
                 _legend(self.figure, outside)
 
     def _set_groups(self, groups: dict) -> None:
@@ -237,7 +241,7 @@ class MembraneTraceFigure:
     """Membrane potential of recorded neurons (``SpikeRecord.v``), rolling over ``window`` ms,
     with the threshold ``v_th`` as a dashed line (:meth:`set_threshold` moves it)."""
 
-    def __init__(self, window: float | None = 500.0, v_th: float | None = None, height: int = 220,
+    def __init__(self, window: float | None = 500.0, v_th: float | None = None, *, height: int = 220,
                  width: int = 620, title: str = "Membrane potential"):
         self.window = window
         self.source = ColumnDataSource({"xs": [], "ys": [], "neuron": [], "color": []})
@@ -246,7 +250,8 @@ class MembraneTraceFigure:
         self.figure.multi_line(xs="xs", ys="ys", line_color="color", source=self.source, line_width=1.2)
         self.figure.add_tools(HoverTool(tooltips=[("neuron", "@neuron")]))
         self.threshold = Span(location=v_th if v_th is not None else 0.0, dimension="width",
-                              line_color="#d62728", line_dash="dashed", line_width=1.5, visible=v_th is not None)
+                              line_color="#d62728", line_dash="dashed", line_width=1.5,
+                              visible=v_th is not None)
         self.figure.add_layout(self.threshold)
         self.t = np.zeros(0)
         self.v = np.zeros((0, 0), np.float32)
@@ -287,7 +292,8 @@ class MembraneTraceFigure:
 
     def _draw(self, whole: bool = False) -> None:
         colors = [Category10_10[i % 10] for i in range(len(self.names))]
-        self.source.data = {"xs": [self.t] * len(self.names), "ys": [self.v[:, i] for i in range(len(self.names))],
+        self.source.data = {"xs": [self.t] * len(self.names),
+                            "ys": [self.v[:, i] for i in range(len(self.names))],
                             "neuron": self.names, "color": colors}
         if self.t.size:
             end = float(self.t[-1])
@@ -305,7 +311,8 @@ class RateHistogramFigure:
     """How many neurons of each group fire at which rate: histograms over ``bins`` edges (Hz),
     or edges spread over the data when None."""
 
-    def __init__(self, bins=None, height: int = 260, width: int = 420, title: str = "Firing-rate histogram",
+    def __init__(self, bins=None, height: int = 260, *, width: int = 420,
+                 title: str = "Firing-rate histogram",
                  groups=()):
         self.bins = bins
         self.sources: dict[str, ColumnDataSource] = {}
@@ -345,10 +352,12 @@ class RateHistogramFigure:
 
     def set_record(self, record, groups: dict | None = None) -> None:
         groups = groups or record.offsets
-        self.set_rates({name: record.counts[a:a + n] / (record.duration * 1e-3) for name, (a, n) in groups.items()})
+        seconds = record.duration * 1e-3
+        self.set_rates({name: record.counts[a:a + n] / seconds for name, (a, n) in groups.items()})
 
 
-def mosaic(weights: np.ndarray, shape: tuple[int, int], columns: int | None = None, gap: int = 1) -> np.ndarray:
+def mosaic(weights: np.ndarray, shape: tuple[int, int], *, columns: int | None = None,
+           gap: int = 1) -> np.ndarray:
     """Tile the columns of ``weights`` (pixels, n) as ``shape`` images in a grid with ``gap``
     pixels of NaN between tiles; returns the (rows * (h + gap), columns * (w + gap)) array,
     row 0 at the top."""
@@ -368,7 +377,7 @@ class ReceptiveFieldFigure:
     """Each neuron's in-coming weights as an image tile (``shape`` pixels), bright = strong;
     with ``labels`` each tile shows its neuron's assigned class in a corner."""
 
-    def __init__(self, shape: tuple[int, int] = (8, 8), height: int = 420, width: int = 420,
+    def __init__(self, shape: tuple[int, int] = (8, 8), height: int = 420, *, width: int = 420,
                  title: str = "Receptive fields"):
         self.shape, self.title = tuple(shape), title
         self.mapper = LinearColorMapper(palette="Greys256", low=0.0, high=1.0, nan_color="white")
@@ -378,7 +387,8 @@ class ReceptiveFieldFigure:
                              x_range=Range1d(0, 1), y_range=Range1d(0, 1), match_aspect=True)
         self.figure.axis.visible = False
         self.figure.grid.visible = False
-        self.figure.image(image="image", x=0, y=0, dw="dw", dh="dh", source=self.source, color_mapper=self.mapper)
+        self.figure.image(image="image", x=0, y=0, dw="dw", dh="dh", source=self.source,
+                          color_mapper=self.mapper)
         self.figure.add_layout(LabelSet(x="x", y="y", text="text", source=self.labels, text_font_size="8pt",
                                         text_color="#d62728"))
 
@@ -418,11 +428,14 @@ class RunHistoryFigure:
         self.source = ColumnDataSource({c: [] for c in self.COLUMNS})
         self.figure = figure(title="Rates over the run", height=height, width=width, x_axis_label="time (s)",
                              y_axis_label="rate (Hz)", tools="pan,wheel_zoom,box_zoom,reset,save")
-        e = self.figure.line("t", "exc", source=self.source, color="#1f77b4", line_width=2, legend_label="excitatory")
-        self.figure.line("t", "inh", source=self.source, color="#d62728", line_width=2, legend_label="inhibitory")
+        e = self.figure.line("t", "exc", source=self.source, color="#1f77b4", line_width=2,
+                             legend_label="excitatory")
+        self.figure.line("t", "inh", source=self.source, color="#d62728", line_width=2,
+                         legend_label="inhibitory")
         self.figure.add_tools(HoverTool(renderers=[e], mode="vline", tooltips=[
             ("t", "@t{0.0} s"), ("rates", "@exc{0.0} / @inh{0.0} Hz"), ("tau_m", "@tau_m{0.0} ms"),
-            ("v_th", "@v_th{0.0} mV"), ("input", "@input_rate{0.0} Hz"), ("inhibition", "@inhibition{0.00}")]))
+            ("v_th", "@v_th{0.0} mV"), ("input", "@input_rate{0.0} Hz"),
+            ("inhibition", "@inhibition{0.00}")]))
         self.figure.legend[0].label_text_font_size = "8pt"
         self.figure.add_layout(self.figure.legend[0], "right")
 

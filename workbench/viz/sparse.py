@@ -164,7 +164,8 @@ class LayerSparsityFigure:
         self.source = ColumnDataSource({"layer": [], "sparsity": []})
         self.figure = figure(title="Sparsity per layer", height=height, width=width, x_range=FactorRange(),
                              y_range=(0, 1), x_axis_label="layer", y_axis_label="sparsity",
-                             tools="hover,save", tooltips=[("layer", "@layer"), ("sparsity", "@sparsity{0.000}")])
+                             tools="hover,save",
+                             tooltips=[("layer", "@layer"), ("sparsity", "@sparsity{0.000}")])
         self.figure.vbar(x="layer", top="sparsity", width=0.7, source=self.source, fill_color="#1f77b4",
                          line_color=None)
         self.target = Span(location=0.0, dimension="width", line_color="#d62728", line_dash="dashed",

@@ -26,7 +26,7 @@ class QuantizationPanel:
     >>> points = panel.run_grid(bits=(8, 4))        # same as pressing "Run grid"
     """
 
-    def __init__(self, model=None, data=None, device=None, store=None, bits: int = 8,
+    def __init__(self, model=None, data=None, *, device=None, store=None, bits: int = 8,
                  calib_size: int = 512):
         self.rt = get_runtime(device)
         model, self.data = model_and_data(model, data)
@@ -87,7 +87,8 @@ class QuantizationPanel:
             self.points.extend(points)
             self.grid_fig.add_points(points)
             p = points[-1]
-            self.status.value = (f"{p.method} {p.bits}-bit {'per-channel' if p.per_channel else 'per-tensor'}: "
+            self.status.value = (f"{p.method} {p.bits}-bit "
+                                 f"{'per-channel' if p.per_channel else 'per-tensor'}: "
                                  f"accuracy {p.accuracy:.4f}, {p.nbytes:,} bytes")
 
         try:

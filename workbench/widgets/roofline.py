@@ -36,7 +36,7 @@ class RooflinePanel:
     >>> ceilings = panel.measure()                        # same as pressing Measure
     """
 
-    def __init__(self, device=None, quick: bool | None = None, store=None,
+    def __init__(self, device=None, quick: bool | None = None, *, store=None,
                  sizes: list[int] | None = None):
         self.rt = get_runtime(device)
         self.quick = config.quick() if quick is None else quick
@@ -106,10 +106,10 @@ class RooflinePanel:
         self.profiles = []
         for n in sizes:
             self.status.value = f"timing SGEMM {n}x{n}x{n} ..."
-            p = matmul_profile(n, n, n, self.rt)
+            p = matmul_profile(n, n, n, rt=self.rt)
             self.profiles.append(p)
             self.fig.add_points([p])
-        save_profiles(self.rt, self.profiles, self.store)
+        save_profiles(self.rt, self.profiles, store=self.store)
         self.status.value = f"{self.rt.name}: ceilings and SGEMM of {len(sizes)} sizes"
         return self.profiles
 

@@ -30,7 +30,7 @@ class SparsityPanel:
     >>> steps = panel.prune(final_sparsity=0.9, n_steps=8)  # same as pressing Start
     """
 
-    def __init__(self, model=None, data=None, device=None, store=None):
+    def __init__(self, model=None, data=None, *, device=None, store=None):
         self.rt = get_runtime(device)
         model, self.data = model_and_data(model, data)
         self.model, self.store = model, store if store is not None else Store()
@@ -39,18 +39,20 @@ class SparsityPanel:
         self.latency = FormatLatencyFigure(height=300, width=600, title="Largest layer")
         self.layers = LayerSparsityFigure(height=260, width=520)
         self.sweep_fig = FormatLatencyFigure(height=260, width=600, title="Sweep")
-        self.final = widgets.FloatSlider(value=0.9, min=0.5, max=0.98, step=0.01, description="Final sparsity")
+        self.final = widgets.FloatSlider(value=0.9, min=0.5, max=0.98, step=0.01,
+                                         description="Final sparsity")
         self.steps = widgets.IntText(value=8, description="Steps")
         self.epochs = widgets.IntText(value=3, description="Fine-tune ep.")
         self.start = widgets.Button(description="Start", button_style="primary", icon="play")
-        self.stop_button = widgets.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
+        self.stop_button = widgets.Button(description="Stop", button_style="warning", icon="stop",
+                                          disabled=True)
         self.resume_button = widgets.Button(description="Resume", button_style="success", disabled=True)
         self.status = widgets.HTML()
         self.jobs = WidgetJob(self.status)
         self.progress = self.jobs.progress
         self.out = widgets.Output()
         self.start.on_click(lambda _: self._background(lambda: self.prune(
-            self.final.value, self.steps.value, self.epochs.value)))
+            self.final.value, self.steps.value, finetune_epochs=self.epochs.value)))
         self.stop_button.on_click(lambda _: self.stop())
         self.resume_button.on_click(lambda _: self._background(self.resume))
         self.widget = widgets.VBox([
@@ -66,7 +68,7 @@ class SparsityPanel:
     def _background(self, fn) -> None:
         threading.Thread(target=fn, daemon=True).start()
 
-    def prune(self, final_sparsity: float = 0.9, n_steps: int = 8, finetune_epochs: int = 3,
+    def prune(self, final_sparsity: float = 0.9, n_steps: int = 8, *, finetune_epochs: int = 3,
               scope: str = "global", **kwargs) -> list:
         """Prune a copy of the model gradually (a new :class:`GradualPruner`); returns its steps."""
         model = self.model.copy()  # the panel's model stays dense: each run starts from it
@@ -112,7 +114,7 @@ class SparsityPanel:
 
     def sweep(self, m: int = 512, k: int = 512, n: int = 64, **kwargs) -> dict:
         """:func:`~workbench.sparse.crossover_sweep` on an (m, k) x (k, n) product, drawn."""
-        result = crossover_sweep(m, k, n, self.rt, **kwargs)
+        result = crossover_sweep(m, k, n, rt=self.rt, **kwargs)
         self.sweep_fig.title = f"Sweep {m}x{k} · {k}x{n}"
         self.sweep_fig.set_rows(result["points"])
         return result

@@ -37,27 +37,32 @@ class SpikeRasterPanel:
     >>> panel.show(snn.simulate(net, duration=500.0))   # any SpikeRecord
     """
 
-    def __init__(self, network: LiveNetwork | None = None, device=None, store=None, window: float = 500.0,
+    def __init__(self, network: LiveNetwork | None = None, device=None, *, store=None, window: float = 500.0,
                  **network_kwargs):
         self.store = store if store is not None else Store()
-        self.network = network if network is not None else LiveNetwork(rt=device, store=self.store, **network_kwargs)
+        if network is None:
+            network = LiveNetwork(rt=device, store=self.store, **network_kwargs)
+        self.network = network
         self.window = float(window)
         groups = tuple(self.network.groups)
         self.raster = SpikeRasterFigure(window=self.window, height=300, width=600, groups=groups)
         self.pop_rate = PopulationRateFigure(window=self.window, height=160, width=600, groups=groups,
                                              x_range=self.raster.figure.x_range)
-        self.traces = MembraneTraceFigure(window=self.window, v_th=self.network.knobs["v_th"], height=200, width=560)
+        self.traces = MembraneTraceFigure(window=self.window, v_th=self.network.knobs["v_th"], height=200,
+                                          width=560)
         self.hist = RateHistogramFigure(height=240, width=560, groups=groups)
         self.sliders = {}
         for knob, (label, step) in SLIDERS.items():
             lo, hi = KNOB_RANGES[knob]
-            s = widgets.FloatSlider(value=self.network.knobs[knob], min=lo, max=hi, step=step, description=label,
+            s = widgets.FloatSlider(value=self.network.knobs[knob], min=lo, max=hi, step=step,
+                                    description=label,
                                     continuous_update=False)
             s.observe(lambda change, k=knob: self.set(**{k: change["new"]}), names="value")
             self.sliders[knob] = s
         self.duration = widgets.FloatText(value=5.0, description="Run for (s)")
         self.start = widgets.Button(description="Start", button_style="primary", icon="play")
-        self.stop_button = widgets.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
+        self.stop_button = widgets.Button(description="Stop", button_style="warning", icon="stop",
+                                          disabled=True)
         self.status = widgets.HTML()
         self.jobs = WidgetJob(self.status)
         self.out = widgets.Output()
@@ -66,7 +71,8 @@ class SpikeRasterPanel:
         self.stop_button.on_click(lambda _: self.stop())
         self.widget = widgets.VBox([
             widgets.HBox(list(self.sliders.values())[:2]), widgets.HBox(list(self.sliders.values())[2:]),
-            widgets.HBox([self.duration, self.start, self.stop_button, self.jobs.widgets()]), self.status, self.out,
+            widgets.HBox([self.duration, self.start, self.stop_button, self.jobs.widgets()]), self.status,
+            self.out,
         ])
         # the raster and the rate share their time axis, so they go out as one document
         for fig in (column(self.raster.figure, self.pop_rate.figure), self.traces.figure, self.hist.figure):
