@@ -90,11 +90,18 @@ def test_the_repository_tables_match_the_raw_json():
     assert ok, "\n".join(messages)
 
 
-def test_compare_flags_a_ratio_that_fell():
-    old = {"results": [{"suite": "gemm", "name": "a", "ratio": 1.0},
-                       {"suite": "gemm", "name": "b", "ratio": 2.0}]}
-    new = {"results": [{"suite": "gemm", "name": "a", "ratio": 0.85},
-                       {"suite": "gemm", "name": "b", "ratio": 2.1}]}
-    lines, regressed = compare(old, new)
-    assert regressed and any(line.startswith("FELL gemm/a") for line in lines)
-    assert not compare(old, {"results": [{"suite": "gemm", "name": "a", "ratio": 0.95}]})[1]
+def test_compare_flags_a_ratio_that_fell_beyond_the_noise():
+    def rep(**ratios):  # name -> (ratio, ratio_min, ratio_max)
+        return {"results": [{"suite": "gemm", "name": k, "ratio": r, "ratio_min": lo, "ratio_max": hi}
+                            for k, (r, lo, hi) in ratios.items()]}
+
+    old = rep(a=(1.0, 0.95, 1.05), b=(2.0, 1.9, 2.1))
+    lines, regressed = compare(old, rep(a=(0.85, 0.8, 0.9), b=(2.1, 2.0, 2.2)))
+    assert regressed and any(line.startswith("FELL  gemm/a") for line in lines)
+    assert not any(line.startswith("FELL") and "gemm/b" in line for line in lines)
+    assert not compare(old, rep(a=(0.95, 0.9, 1.0)))[1]  # within 10%
+    noisy, regressed = compare(old, rep(a=(0.85, 0.6, 1.2)))  # 15% down, but the intervals overlap
+    assert not regressed and noisy[0].startswith("down?")
+    # a campaign: medians over runs, the widest interval
+    runs = [rep(a=(1.0, 0.95, 1.05)), rep(a=(1.2, 1.1, 1.3)), rep(a=(0.9, 0.85, 0.95))]
+    assert compare(runs, rep(a=(0.7, 0.65, 0.75)))[1] and not compare(runs, rep(a=(0.95, 0.9, 1.0)))[1]

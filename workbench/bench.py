@@ -361,20 +361,55 @@ def bench_sgemm(ctx: BenchContext) -> Iterator[BenchResult]:
         )
 
 
-def compare(old: dict, new: dict, tolerance: float = 0.10) -> tuple[list[str], bool]:
-    """Each ratio's change from report ``old`` to ``new`` (matched by suite and name); returns
-    printable lines and whether any ratio fell by more than ``tolerance`` (a fraction)."""
-    before = {(r["suite"], r["name"]): r for r in old.get("results", []) if r.get("ratio")}
+def _ratios(reports: list[dict]) -> dict:
+    """``(suite, name) -> (median ratio, lowest ratio_min, highest ratio_max)`` over ``reports``
+    (one run, or a campaign's runs)."""
+    seen: dict = {}
+    for rep in reports:
+        for r in rep.get("results", []):
+            if r.get("ratio"):
+                seen.setdefault((r["suite"], r["name"]), []).append(r)
+    return {key: (float(np.median([r["ratio"] for r in rs])),
+                  min(r.get("ratio_min", r["ratio"]) for r in rs),
+                  max(r.get("ratio_max", r["ratio"]) for r in rs)) for key, rs in seen.items()}
+
+
+def compare(old: dict | list[dict], new: dict | list[dict],
+            tolerance: float = 0.10) -> tuple[list[str], bool]:
+    """Each ratio's change from ``old`` to ``new`` (reports, or lists of a campaign's reports;
+    matched by suite and name, medians over runs); returns printable lines and whether a ratio
+    fell. A ratio *fell* when its median dropped by more than ``tolerance`` (a fraction) and the
+    intervals separate: the new runs' highest ratio (``ratio_max``, best of ours against worst
+    of the reference) is below the old runs' lowest. A drop inside the noise is shown as
+    ``down?`` and does not fail."""
+    before = _ratios(old if isinstance(old, list) else [old])
+    after = _ratios(new if isinstance(new, list) else [new])
     lines, regressed = [], False
-    for r in new.get("results", []):
-        o = before.get((r["suite"], r["name"]))
-        if o is None or not r.get("ratio"):
+    for key, (ratio, lo, hi) in after.items():
+        if key not in before:
             continue
-        change = r["ratio"] / o["ratio"] - 1.0
-        bad = change < -tolerance
+        o_ratio, o_lo, o_hi = before[key]
+        change = ratio / o_ratio - 1.0
+        bad = change < -tolerance and hi < o_lo
         regressed |= bad
-        lines.append(f"{'FELL ' if bad else '     '}{r['suite']}/{r['name']}: {o['ratio']:.2f}x -> "
-                     f"{r['ratio']:.2f}x ({change:+.0%})")
+        mark = "FELL " if bad else "down?" if change < -tolerance else "     "
+        lines.append(f"{mark} {key[0]}/{key[1]}: {o_ratio:.2f}x ({o_lo:.2f}-{o_hi:.2f}) -> {ratio:.2f}x "
+                     f"({lo:.2f}-{hi:.2f}), {change:+.0%}")
     if not lines:
         lines.append("no ratio in common between the two reports")
     return lines, regressed
+
+
+def load_reports(path) -> list[dict]:
+    """The reports in ``path``: one ``workbench bench --json`` file, or every full-thread,
+    non-quick one in a folder of them (a campaign under docs/results)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        reps = [json.loads(f.read_text()) for f in sorted(path.glob("*.json"))]
+        return [r for r in reps if r.get("results") is not None and not r.get("quick")
+                and not r.get("per_core")]
+    if not path.is_file():
+        raise InputError("compare", f"no report at {path}")
+    return [json.loads(path.read_text())]

@@ -86,12 +86,11 @@ def cmd_roofline(args) -> int:
 def cmd_bench(args) -> int:
     if args.per_core:  # before any OpenCL platform loads: PoCL fixes its thread count then
         os.environ["POCL_MAX_PTHREAD_COUNT"] = "1"
-    from .bench import compare, format_row, run_benchmarks, table_header
+    from .bench import compare, format_row, load_reports, run_benchmarks, table_header
     from .runtime import get_runtime
 
     if args.compare and args.against:
-        lines, regressed = compare(json.loads(Path(args.compare).read_text()),
-                                   json.loads(Path(args.against).read_text()))
+        lines, regressed = compare(load_reports(args.compare), load_reports(args.against))
         print("\n".join(lines))
         return 1 if regressed else 0
     rt = get_runtime(args.device)
@@ -106,7 +105,7 @@ def cmd_bench(args) -> int:
         report.write_json(args.json)
         print(f"wrote {args.json}")
     if args.compare:
-        lines, regressed = compare(json.loads(Path(args.compare).read_text()), report.as_dict())
+        lines, regressed = compare(load_reports(args.compare), report.as_dict())
         print("\n".join(["", f"against {args.compare}:", *lines]))
         if regressed:
             print("a ratio fell by more than 10%", file=sys.stderr)
@@ -192,8 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="small sizes, few repeats")
     b.add_argument("--per-core", action="store_true",
                    help="CPU devices: ours on one compute unit, references on one thread")
-    b.add_argument("--compare", default=None, metavar="OLD.json",
-                   help="print each ratio's change against an earlier report; exit 1 when one falls >10%%")
+    b.add_argument("--compare", default=None, metavar="OLD",
+                   help="an earlier report, or a folder of a campaign's reports: print each ratio's change; "
+                        "exit 1 when one falls >10%% beyond the noise")
     b.add_argument("--against", default=None, metavar="NEW.json",
                    help="with --compare: compare two saved reports instead of running")
     b.add_argument("--command-line", default=None, help=argparse.SUPPRESS)
