@@ -387,18 +387,35 @@ def test_qat_recovers_int4_within_one_and_a_half_points(trained):
         assert all(r.bits == 4 for r in qm.layers)
 
 
-def test_mixed_precision_respects_budget(trained):
-    ds, models = trained
-    model = models["MLP"]
-    res = quant.mixed_precision(model, ds, candidate_bits=(4, 8), budget=0.2, rt="numpy")
+def test_mixed_precision_respects_budget_and_ranks_layers_on_held_out_rows(monkeypatch):
+    import workbench.quant.model as qmodel
+
+    digits = data.digits()
+    rest, val = digits.split_validation(300, seed=1)
+    assert rest.x_train.shape[0] + val[0].shape[0] == digits.x_train.shape[0]
+    model = nn.MLP()
+    nn.train(model, rest, epochs=20, rt="numpy")
+    seen, real = [], qmodel.layer_sensitivity
+
+    def spy(m, x, y, *args, **kwargs):
+        seen.append(x)
+        return real(m, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(qmodel, "layer_sensitivity", spy)
+    res = quant.mixed_precision(model, rest, validation=val, candidate_bits=(4, 8), budget=0.2, rt="numpy")
+    assert np.array_equal(seen[0], val[0])  # the layers were ranked on the held-out rows
     assert res.nbytes <= res.budget == int(0.2 * model.nbytes())
     assert set(res.allocation.values()) <= {4, 8}
     assert res.model.bits == res.allocation
     assert 0.9 <= res.accuracy <= 1.0
-    loose = quant.mixed_precision(model, ds, candidate_bits=(4, 8), budget=1.0, rt="numpy")
+    loose = quant.mixed_precision(model, rest, validation=val, candidate_bits=(4, 8), budget=1.0, rt="numpy")
     assert set(loose.allocation.values()) == {8}
     with pytest.raises(InputError, match="budget"):
-        quant.mixed_precision(model, ds, candidate_bits=(4, 8), budget=100)
+        quant.mixed_precision(model, rest, validation=val, candidate_bits=(4, 8), budget=100)
+    with pytest.raises(InputError, match="validation"):
+        quant.mixed_precision(model, rest, validation=None, candidate_bits=(4, 8))
+    with pytest.raises(InputError, match="size"):
+        digits.split_validation(digits.x_train.shape[0])
 
 
 def test_quantize_model_bad_input(trained):

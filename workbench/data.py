@@ -6,6 +6,7 @@ no download), the workbench's embedded default for every capability.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,21 @@ class Dataset:
     @property
     def n_features(self) -> int:
         return int(self.x_train.shape[1])
+
+    def split_validation(self, size: int, seed: int = 0) -> tuple["Dataset", tuple[np.ndarray, np.ndarray]]:
+        """``(training set without them, (x_val, y_val))``: ``size`` training rows drawn at random
+        (seeded) and held out, for choosing settings (a bit allocation, a learning rate) on rows
+        the model never trained on; the test split stays untouched for the final figure."""
+        from .validation import positive_int
+
+        size = positive_int(size, "size")
+        n = self.x_train.shape[0]
+        if size >= n:
+            raise InputError("size", f"expected fewer than the {n} training rows, got {size}")
+        held = np.zeros(n, bool)
+        held[np.random.default_rng(seed).choice(n, size, replace=False)] = True
+        rest = dataclasses.replace(self, x_train=self.x_train[~held], y_train=self.y_train[~held])
+        return rest, (self.x_train[held], self.y_train[held])
 
     def __repr__(self) -> str:
         return (f"Dataset({self.name!r}, train={self.x_train.shape}, test={self.x_test.shape}, "

@@ -321,13 +321,14 @@ def layer_sensitivity(model, x, y, candidate_bits, *, method: str = "mse", per_c
     return out
 
 
-def mixed_precision(model, data, *, candidate_bits=(4, 8, 32), budget=0.2, method: str = "mse",
-                    per_channel: bool = True, rt: Runtime | str | None = None,
-                    validation_size: int = 400) -> MixedPrecisionResult:
+def mixed_precision(model, data, *, validation, candidate_bits=(4, 8, 32), budget=0.2, method: str = "mse",
+                    per_channel: bool = True, rt: Runtime | str | None = None) -> MixedPrecisionResult:
     """Per-layer bit allocation under a size budget, from per-layer sensitivity.
 
-    Sensitivity is measured on the last ``validation_size`` training rows (the test split is only
-    used for the final accuracy). The allocation minimizes the summed sensitivities subject to
+    Sensitivity is measured on ``validation = (x_val, y_val)``: held-out rows the model did not
+    train on (``data.split_validation(n)`` carves them before training); rows it trained on
+    would rank layers by how well they memorized, not by what quantization costs. The test split
+    is only used for the final accuracy. The allocation minimizes the summed sensitivities subject to
     ``size <= budget`` (bytes, or a fraction of the float32 size when ``budget <= 1``): exactly
     by enumeration when there are at most 50,000 allocations, else greedily (lower the layer whose
     next step down costs least loss per byte saved). Raises :class:`InputError` when even the
@@ -341,9 +342,14 @@ def mixed_precision(model, data, *, candidate_bits=(4, 8, 32), budget=0.2, metho
     if isinstance(budget, bool) or not isinstance(budget, (int, float, np.number)) or budget <= 0:
         raise InputError("budget", f"expected bytes or a fraction of the float size, got {budget!r}")
     budget_bytes = int(budget * float_nbytes) if budget <= 1 else int(budget)
-    x = as_array(data.x_train, "data.x_train", ndim=2, finite=True)
-    y = np.asarray(data.y_train)
-    xv, yv = x[-validation_size:], y[-validation_size:]
+    if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+        raise InputError("validation", "expected (x_val, y_val): held-out rows, e.g. from "
+                                       "data.split_validation(400) before training")
+    xv = as_array(validation[0], "validation", ndim=2, finite=True)
+    yv = np.asarray(validation[1])
+    if xv.shape[0] == 0 or yv.shape != (xv.shape[0],):
+        raise InputError("validation", f"expected x (n, features) and y (n,) with n > 0, got {xv.shape} "
+                                       f"and {yv.shape}")
     sens = layer_sensitivity(model, xv, yv, cands, method=method, per_channel=per_channel, rt=rt)
     layers = model.linear_layers()
     names = [n for n, _ in layers]
@@ -378,7 +384,8 @@ def mixed_precision(model, data, *, candidate_bits=(4, 8, 32), budget=0.2, metho
                 saved = size(alloc) - size(trial)
                 options.append(((sens[n][cands[i - 1]] - sens[n][alloc[n]]) / max(saved, 1), n, trial))
             alloc = min(options, key=lambda o: o[0])[2]
-    qm = quantize_model(model, x[:512], method=method, bits=alloc, per_channel=per_channel, rt=rt)
+    calib = as_array(data.x_train, "data.x_train", ndim=2, finite=True)[:512]  # calibration: training rows
+    qm = quantize_model(model, calib, method=method, bits=alloc, per_channel=per_channel, rt=rt)
     return MixedPrecisionResult(
         allocation=alloc, accuracy=qm.evaluate(data.x_test, data.y_test, rt), nbytes=qm.nbytes,
         budget=budget_bytes, float_accuracy=evaluate(model, data.x_test, data.y_test, rt=rt),
