@@ -8,8 +8,6 @@ Grid points go to the store as they finish, so the last grid of this device is s
 
 from __future__ import annotations
 
-import asyncio
-
 import panel as pn
 
 from workbench.data import digits
@@ -67,11 +65,17 @@ class QuantizationPage(pn.viewable.Viewer):
         self.train_button.disabled = busy
         self.grid_button.disabled = busy or self.model is None
 
-    async def _calibrate(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.status.object = f"Calibrating every layer at {self.bits.value} bits with the four methods ..."
-        self.report = await loop.run_in_executor(None, lambda: calibration_report(
-            self.model, self.data.x_train[:512], bits=self.bits.value))
+    async def _calibrate(self) -> bool:
+        """Calibrate every layer on the page's job runner (progress, one error report); returns
+        whether it finished."""
+        model, bits = self.model, self.bits.value
+        self.status.object = f"Calibrating every layer at {bits} bits with the four methods ..."
+        job = Job.from_callback(lambda emit: calibration_report(model, self.data.x_train[:512], bits=bits),
+                                total=1, label="calibration")
+        await self.jobs.run(job, label="Calibration")
+        if job.state != "finished":
+            return False
+        self.report = job.result
         with pn.io.unlocked():
             self.err_fig.set_layers(self.report, per_channel=True)
         names = [r.name for r in self.report]
@@ -79,6 +83,7 @@ class QuantizationPage(pn.viewable.Viewer):
             self.layer.options = names
             self.layer.value = names[0]
         self._show_layer()
+        return True
 
     async def _on_train(self, _event=None) -> None:
         if self.jobs.busy:
@@ -106,20 +111,22 @@ class QuantizationPage(pn.viewable.Viewer):
             if job.state != "finished":
                 return
             self.model = model
-            await self._calibrate()
+            if not await self._calibrate():
+                return
             self.status.object = (f"**{kind}** trained on {rt.name}: test accuracy "
                                   f"{epoch_records[-1]['test_accuracy']:.4f}. Pick a layer, or **Run grid**.")
         finally:
             self._busy(False)
 
     async def _on_bits(self, _event=None) -> None:
-        if self.model is not None:
-            self._busy(True)
-            try:
-                await self._calibrate()
+        if self.model is None or self.jobs.busy:  # a running job's thresholds follow its own bits
+            return
+        self._busy(True)
+        try:
+            if await self._calibrate():
                 self.status.object = f"Thresholds for {self.bits.value}-bit grids."
-            finally:
-                self._busy(False)
+        finally:
+            self._busy(False)
 
     async def _on_grid(self, _event=None) -> None:
         if self.jobs.busy or self.model is None:

@@ -17,7 +17,7 @@ from workbench.errors import InputError
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def serve(address: str = "127.0.0.1", port: int = 5006, show: bool = False,
+def serve(address: str = "127.0.0.1", port: int = 5006, *, show: bool = False,
           allow_origin: list[str] | None = None, token: str | None = None) -> None:
     import panel as pn
 

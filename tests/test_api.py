@@ -6,14 +6,16 @@ from pathlib import Path
 import workbench
 
 ROOT = Path(workbench.__file__).parent
+DASHBOARDS = ROOT.parent / "dashboards"  # installed as workbench.dashboards
 # internals that a user never calls: exception constructors, engine steps, the GEMM launcher
 EXEMPT = {"errors.py": None, "snn/numpy_engine.py": {"NumpyEngine.propagate", "NumpyEngine.stdp"},
           "ops.py": {"GemmEngine.enqueue"}, "runtime/opencl.py": {"Program.__init__"}}
 
 
 def _public_functions():
-    for path in sorted(ROOT.rglob("*.py")):
-        rel = path.relative_to(ROOT).as_posix()
+    paths = [(p, p.relative_to(ROOT).as_posix()) for p in sorted(ROOT.rglob("*.py"))]
+    paths += [(p, f"dashboards/{p.name}") for p in sorted(DASHBOARDS.glob("*.py"))]
+    for path, rel in paths:
         exempt = EXEMPT.get(rel, set())
         if exempt is None:
             continue
@@ -24,7 +26,7 @@ def _public_functions():
                 if isinstance(child, ast.ClassDef):
                     stack.append((child, prefix + child.name + ".",
                                   public and not child.name.startswith("_")))
-                elif isinstance(child, ast.FunctionDef) and public:
+                elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) and public:
                     name = prefix + child.name
                     if (child.name.startswith("_") and child.name != "__init__") or name in exempt:
                         continue

@@ -203,3 +203,15 @@ def test_a_model_file_asking_for_huge_layers_is_refused_before_allocating(tmp_pa
     np.savez(path, __workbench__=np.array(json.dumps(seq)))
     with pytest.raises(InputError, match="parameters"):
         nn.load(path)
+
+
+@pytest.mark.parametrize("config", [{}, {"heads": 2, "head_dim": 24}, {"d_model": 16, "heads": 4, "tokens": 4,
+                                                                      "features": 16}])
+def test_the_size_check_counts_attention_as_built(config):
+    """The parameter count that guards model files is the built model's, head_dim included."""
+    from workbench.nn.models import build as build_model
+    from workbench.nn.models import config_params
+
+    assert config_params("AttentionNet", config) == nn.AttentionNet(**config).n_params()
+    with pytest.raises(InputError, match="parameters"):
+        build_model("AttentionNet", {"d_model": 64, "heads": 1, "head_dim": 1_000_000})

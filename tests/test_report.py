@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from workbench import report
@@ -105,3 +106,21 @@ def test_compare_flags_a_ratio_that_fell_beyond_the_noise():
     # a campaign: medians over runs, the widest interval
     runs = [rep(a=(1.0, 0.95, 1.05)), rep(a=(1.2, 1.1, 1.3)), rep(a=(0.9, 0.85, 0.95))]
     assert compare(runs, rep(a=(0.7, 0.65, 0.75)))[1] and not compare(runs, rep(a=(0.95, 0.9, 1.0)))[1]
+
+
+def test_an_accuracy_study_is_a_table_of_mean_sd_and_range(tmp_path):
+    results = tmp_path / "results"
+    (results / "dc").mkdir(parents=True)
+    runs = [{"seed": s, "seconds": 1.0, "train_accuracy": t, "validation_accuracy": t - 0.01,
+             "test_accuracy": t - 0.02} for s, t in enumerate((0.90, 0.92, 0.88))]
+    summary = {m: {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)), "min": min(v), "max": max(v),
+                   "n": 3} for m, v in (("train_accuracy", [0.90, 0.92, 0.88]),
+                                        ("validation_accuracy", [0.89, 0.91, 0.87]),
+                                        ("test_accuracy", [0.88, 0.90, 0.86]))}
+    study = {"kind": report.STUDY_KIND, "device": "dev", "runs": runs, "summary": summary, "command": "cmd",
+             "params": {"n_neurons": 4, "epochs": 1, "training_images": 10, "validation_images": 2,
+                        "test_images": 3}}
+    (results / "dc" / "study.json").write_text(json.dumps(study))
+    table = report.studies_table(report.load_studies(results))
+    assert "| dc | dev | 4 x 1 | 10 / 2 / 3 | 3 | 0.880 +- 0.020 (0.860-0.900) |" in table
+    assert report.load_campaigns(results) == []  # a study is no benchmark campaign

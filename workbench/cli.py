@@ -121,6 +121,28 @@ def cmd_report(args) -> int:
     return 0 if ok else 1
 
 
+def cmd_study(args) -> int:
+    from .runtime import get_runtime
+    from .snn.study import seed_study
+
+    rt = get_runtime(args.device)
+    print(f"Diehl & Cook on {rt.name}: {args.seeds} seeds, {args.neurons} neurons, {args.epochs} epoch(s)",
+          flush=True)
+    show = lambda r: print(f"seed {r['seed']}: test {r['test_accuracy']:.4f}, validation "  # noqa: E731
+                           f"{r['validation_accuracy']:.4f}, train {r['train_accuracy']:.4f} "
+                           f"({r['seconds']:.0f} s)", flush=True)
+    study = seed_study(range(args.seeds), n_neurons=args.neurons, epochs=args.epochs, images=args.images,
+                       rt=rt, on_seed=show)
+    study["command"] = args.command_line or "workbench " + " ".join(sys.argv[1:])
+    for m, v in study["summary"].items():
+        print(f"{m}: {v['mean']:.4f} +- {v['sd']:.4f} (min {v['min']:.4f}, max {v['max']:.4f}, n {v['n']})")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(study, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
 def cmd_tune(args) -> int:
     from .runtime import get_runtime
     from .runtime.kernels import user_tuning_path
@@ -209,6 +231,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quick", action="store_true")
     t.add_argument("--dry-run", action="store_true", help="do not record the result")
     t.set_defaults(fn=cmd_tune)
+
+    st = with_device(sub.add_parser("study", help="Diehl & Cook's STDP classifier over seeds: mean +- sd"))
+    st.add_argument("what", choices=["diehl-cook"])
+    st.add_argument("--seeds", type=int, default=5, help="seeds 0 .. N-1 (default 5)")
+    st.add_argument("--neurons", type=int, default=400)
+    st.add_argument("--epochs", type=int, default=3)
+    st.add_argument("--images", type=int, default=None, help="training images per seed (default: all)")
+    st.add_argument("--json", default=None, metavar="PATH", help="write the study as JSON")
+    st.add_argument("--command-line", default=None, help=argparse.SUPPRESS)
+    st.set_defaults(fn=cmd_study)
 
     s = sub.add_parser("dashboard", help="serve the Panel dashboard")
     s.add_argument("--address", default="127.0.0.1", help="address to bind (default 127.0.0.1)")

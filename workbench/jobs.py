@@ -15,7 +15,7 @@ in a worker thread and hands its items to whoever draws them, the way every fron
 * **one error report**: an exception ends the job as ``failed`` with :attr:`Job.error` set; the
   UI shows it once.
 
-Front-ends adapt it: :class:`workbench.dashboards.jobs.PanelJob` (a progress bar with percent and
+Front-ends adapt it: :class:`workbench.dashboards.jobs.PageJobs` (a progress bar with percent and
 ETA, redraws the browser has acknowledged), :func:`run_with_tqdm` (the CLI),
 :class:`workbench.widgets.common.WidgetJob` (an ipywidgets progress bar).
 """

@@ -227,11 +227,44 @@ def headline_table(campaigns: list[Campaign]) -> str:
     return "\n".join(lines)
 
 
-def blocks(campaigns: list[Campaign] | None = None) -> dict[str, str]:
+STUDY_KIND = "diehl-cook-seed-study"  # workbench.snn.study's reports (not imported: no SNN code here)
+
+
+def load_studies(results: Path | None = None) -> list[tuple[str, dict]]:
+    """``(folder name, study)`` for every accuracy study under ``results`` (``workbench study``)."""
+    results = results or repo_root() / "docs" / "results"
+    out = []
+    for folder in sorted(p for p in results.iterdir() if p.is_dir()):
+        for path in sorted(folder.glob("*.json")):
+            data = json.loads(path.read_text())
+            if data.get("kind") == STUDY_KIND:
+                out.append((folder.name, data))
+    return out
+
+
+def studies_table(studies: list[tuple[str, dict]]) -> str:
+    """Accuracy over seeds: mean +- sd (min-max) of each split, one row per study."""
+    lines = ["| study | device | neurons x epochs | images (train / validation / test) | seeds | "
+             "test accuracy | validation accuracy | train accuracy | command |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for label, st in studies:
+        p, sm = st["params"], st["summary"]
+        cell = lambda m: (f"{sm[m]['mean']:.3f} +- {sm[m]['sd']:.3f} "  # noqa: E731
+                          f"({sm[m]['min']:.3f}-{sm[m]['max']:.3f})")
+        lines.append(f"| {label} | {st['device']} | {p['n_neurons']} x {p['epochs']} | "
+                     f"{p['training_images']} / {p['validation_images']} / {p['test_images']} | "
+                     f"{len(st['runs'])} | {cell('test_accuracy')} | {cell('validation_accuracy')} | "
+                     f"{cell('train_accuracy')} | `{st.get('command', '')}` |")
+    return "\n".join(lines) if studies else "No accuracy study recorded yet."
+
+
+def blocks(campaigns: list[Campaign] | None = None, studies: list | None = None) -> dict[str, str]:
     """Every generated block, by marker name."""
     campaigns = load_campaigns() if campaigns is None else campaigns
+    studies = load_studies() if studies is None else studies
     return {"headline": headline_table(campaigns) + "\n",
-            "campaigns": "\n".join(campaign_section(c) for c in campaigns)}
+            "campaigns": "\n".join(campaign_section(c) for c in campaigns),
+            "studies": studies_table(studies) + "\n"}
 
 
 def render(text: str, generated: dict[str, str], path: str = "") -> str:
@@ -253,7 +286,7 @@ def run(check: bool = False, root: Path | None = None) -> tuple[bool, list[str]]
     import difflib
 
     root = root or repo_root()
-    generated = blocks(load_campaigns(root / "docs" / "results"))
+    generated = blocks(load_campaigns(root / "docs" / "results"), load_studies(root / "docs" / "results"))
     ok, messages = True, []
     for rel in DOCUMENTS:
         path = root / rel

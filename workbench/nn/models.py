@@ -264,7 +264,8 @@ def config_params(kind: str, config: dict) -> int:
     if kind == "AttentionNet":
         t, f = _int(get("tokens", 8), "tokens"), _int(get("features", 8), "features")
         d, c = _int(get("d_model", 32), "d_model"), _int(get("classes", 10), "classes")
-        return f * d + 4 * d * d + t * d * c + 6 * d
+        w = _attention_width(d, get("heads", 4), get("head_dim", None))
+        return f * d + d + _attention_params(d, w) + t * d * c + c
     if kind == "Sequential":
         total = 0
         for spec in get("layers", []):
@@ -276,9 +277,21 @@ def config_params(kind: str, config: dict) -> int:
                 k = _int(spec.get("kernel", 3), "kernel")
                 total += _int(spec.get("c_in", 0), "c_in") * _int(spec.get("c_out", 0), "c_out") * k * k
             elif spec.get("kind") == "MultiHeadSelfAttention":
-                total += 4 * _int(spec.get("d_model", 0), "d_model") ** 2
+                d = _int(spec.get("d_model", 0), "d_model")
+                total += _attention_params(d, _attention_width(d, spec.get("heads", 1), spec.get("head_dim")))
         return total
     return 0
+
+
+def _attention_width(d: int, heads, head_dim) -> int:
+    """H d_h, the width of the query/key/value projections (d_h defaults to D / H)."""
+    h = max(1, _int(heads, "heads"))
+    return h * (_int(head_dim, "head_dim") if head_dim is not None else max(1, d // h))
+
+
+def _attention_params(d: int, w: int) -> int:
+    """Wq, Wk, Wv (D x w each, with biases) and Wo (w x D, with its bias)."""
+    return 4 * d * w + 3 * w + d
 
 
 def build(kind: str, config: dict) -> Sequential:

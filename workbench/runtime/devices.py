@@ -55,7 +55,7 @@ class DeviceInfo:
         """The 4-way int8 dot-product paths this device advertises, best first, then the
         portable one: ``"dp4a"`` (NVIDIA inline PTX, compute capability >= 6.1), ``"khr"``
         (``cl_khr_integer_dot_product``), ``"plain"`` (four multiply-adds). Whether an
-        advertised path also *builds* is probed once per runtime (``runtime.dot4.dot4_paths``)."""
+        advertised path also *builds* is probed once per runtime (``runtime.capabilities.dot4_paths``)."""
         out = []
         if self.compute_capability is not None and tuple(self.compute_capability) >= (6, 1):
             out.append("dp4a")

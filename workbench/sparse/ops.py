@@ -52,6 +52,8 @@ def as_sparse(a, name: str = "a"):
 
 
 def _cached(obj, key, make):
+    """A host-side form derived from ``obj`` (its CSR, SciPy or plan arrays), built once and kept
+    on it; what lives on a device is kept by the runtime instead (``rt.memo(..., owner=obj)``)."""
     cache = obj.__dict__.setdefault("_derived", {})
     if key not in cache:
         cache[key] = make()
@@ -163,7 +165,7 @@ def _device_csr(a: CSRMatrix, rt):
         return (rt.to_device(a.indptr, "indptr").data, rt.to_device(idx, "indices").data,
                 rt.to_device(val, "values").data)
 
-    return _cached(a, ("dev", id(rt)), make)
+    return rt.memo("csr.device", make, owner=a)  # kept by the device as long as the matrix lives
 
 
 def _split_plan(a: CSRMatrix, chunk: int):
@@ -379,7 +381,7 @@ class SpmmProblem:
                         rt.to_device(a.indices if a.nblocks else np.zeros(1, np.int32), "indices").data,
                         rt.to_device(blocks, "blocks").data)
 
-            self.bufs = _cached(self.a, ("dev", id(rt), bool(p.get("V4"))), upload)
+            self.bufs = rt.memo(("bsr.device", bool(p.get("V4"))), upload, owner=self.a)
             self.prog = rt.program("bsr", **p)
         else:
             self.params = {}
