@@ -74,3 +74,16 @@ def test_dashboard_off_loopback_needs_origins_and_a_password(capsys, monkeypatch
     assert seen["basic_auth"] == "s3cret"
     monkeypatch.setattr(pn, "serve", lambda *a, **kw: seen.update(kw) or seen.pop("basic_auth", None))
     assert cli.main(["dashboard"]) == 0 and "basic_auth" not in seen  # loopback: no password asked
+
+
+def test_study_writes_each_seed_and_the_mean_and_sd(tmp_path):
+    import numpy as np
+
+    out = tmp_path / "study.json"
+    assert cli.main(["study", "diehl-cook", "--device", "numpy", "--seeds", "2", "--neurons", "4",
+                     "--epochs", "1", "--images", "20", "--json", str(out)]) == 0
+    study = json.loads(out.read_text())
+    acc = [r["test_accuracy"] for r in study["runs"]]
+    assert [r["seed"] for r in study["runs"]] == [0, 1] and study["params"]["training_images"] == 20
+    assert study["summary"]["test_accuracy"]["sd"] == pytest.approx(np.std(acc, ddof=1))
+    assert study["summary"]["test_accuracy"]["mean"] == pytest.approx(np.mean(acc))

@@ -122,17 +122,30 @@ def cmd_report(args) -> int:
 
 
 def cmd_study(args) -> int:
+    from tqdm import tqdm
+
+    from .jobs import Job, run_with_tqdm
     from .runtime import get_runtime
     from .snn.study import seed_study
 
     rt = get_runtime(args.device)
     print(f"Diehl & Cook on {rt.name}: {args.seeds} seeds, {args.neurons} neurons, {args.epochs} epoch(s)",
           flush=True)
-    show = lambda r: print(f"seed {r['seed']}: test {r['test_accuracy']:.4f}, validation "  # noqa: E731
-                           f"{r['validation_accuracy']:.4f}, train {r['train_accuracy']:.4f} "
-                           f"({r['seconds']:.0f} s)", flush=True)
-    study = seed_study(range(args.seeds), n_neurons=args.neurons, epochs=args.epochs, images=args.images,
-                       rt=rt, on_seed=show)
+    show = lambda r: tqdm.write(f"seed {r['seed']}: test {r['test_accuracy']:.4f}, validation "  # noqa: E731
+                                f"{r['validation_accuracy']:.4f}, train {r['train_accuracy']:.4f} "
+                                f"({r['seconds']:.0f} s)")
+    # the study on the job runner: a tqdm bar over the seeds, Ctrl-C stops after the current one
+    job = Job.from_callback(lambda emit: seed_study(range(args.seeds), n_neurons=args.neurons,
+                                                    epochs=args.epochs, images=args.images, rt=rt,
+                                                    on_seed=emit),
+                            total=args.seeds, label="seeds")
+    run_with_tqdm(job, show)
+    if job.error is not None:
+        raise job.error
+    if job.state != "finished":
+        print("stopped before the last seed: nothing written", file=sys.stderr)
+        return 1
+    study = job.result
     study["command"] = args.command_line or "workbench " + " ".join(sys.argv[1:])
     for m, v in study["summary"].items():
         print(f"{m}: {v['mean']:.4f} +- {v['sd']:.4f} (min {v['min']:.4f}, max {v['max']:.4f}, n {v['n']})")

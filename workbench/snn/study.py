@@ -30,7 +30,8 @@ def seed_study(seeds=(0, 1, 2, 3, 4), *, n_neurons: int = 400, epochs: int = 3, 
     """Train :class:`SNNImageClassifier` once per seed; returns a JSON-ready dict: ``kind``,
     ``date``, ``device``, ``params``, ``runs`` (per seed: the three accuracies and seconds) and
     ``summary`` (per metric: mean, sd with ddof 1, min, max, n). ``images``: training images
-    per seed (default all but the validation rows)."""
+    per seed (default all but the validation rows). ``on_seed(run)`` after each seed; returning
+    False ends the study there (the summary covers the seeds done)."""
     rt = resolve_rt(rt)
     seeds = [int(s) for s in seeds]
     if not seeds:
@@ -51,8 +52,8 @@ def seed_study(seeds=(0, 1, 2, 3, 4), *, n_neurons: int = 400, epochs: int = 3, 
         clf.fit(x, y, store=False, validation=val, test=(data.x_test, data.y_test))
         run = {"seed": seed, "seconds": time.perf_counter() - t0, **clf.metrics_}
         runs.append(run)
-        if on_seed is not None:
-            on_seed(run)
+        if on_seed is not None and on_seed(run) is False:  # a job runner's stop: end after this seed
+            break
     summary = {}
     for m in METRICS:
         v = np.array([r[m] for r in runs], float)
