@@ -606,6 +606,9 @@ def test_engine_tunables_come_from_the_table_and_bad_ones_are_refused():
         rt = get_runtime(dev)
         with pytest.raises(InputError, match="tunables"):
             net.simulator(rt, tunables={"BLOCK": 0})
+        if rt.kind != "opencl-gpu":  # a GPU-only tunable on a CPU is refused, not ignored
+            with pytest.raises(InputError, match="WG and VEC apply to GPUs"):
+                net.simulator(rt, tunables={"WG": 64})
         shipped = tuning("lif", rt.info)
         sim = net.simulator(rt, tunables={"SPREAD": 2})
         assert sim.engine.block == shipped["BLOCK"] and sim.engine.clock is bool(shipped["CLOCK"])

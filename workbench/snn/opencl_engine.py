@@ -25,7 +25,7 @@ def _round_up(n: int, m: int) -> int:
 # How kernels learn the step (kernels/snn.h) is the ``CLOCK`` tunable (kernels/lif.tuning.json):
 # 1, tables over the chunk's steps read at a device step counter (no argument changes between
 # launches); 0, scalar arguments set before each launch. Tests check both forms.
-TUNABLES = ("WG", "VEC", "BLOCK", "SPREAD", "CLOCK")
+TUNABLES = ("WG", "VEC", "BLOCK", "SPREAD", "SPREAD_ITEMS", "CLOCK")
 
 
 def engine_tunables(rt, overrides: dict | None = None) -> dict:
@@ -105,7 +105,13 @@ class OpenCLEngine:
         rt = self.rt = sim.rt
         net = sim.net
         gpu = rt.kind == "opencl-gpu"
-        p = self.tunables = engine_tunables(rt, getattr(sim, "tunables", None))
+        overrides = getattr(sim, "tunables", None) or {}
+        if not gpu and {"WG", "VEC"} & set(overrides):
+            raise InputError("tunables", "WG and VEC apply to GPUs; this device runs lif_block, one "
+                                         "work-item per group (tune BLOCK, SPREAD, SPREAD_ITEMS instead)")
+        p = self.tunables = engine_tunables(rt, overrides)
+        if not gpu and p.get("SPREAD_ITEMS", 0) < 1:
+            raise InputError("tunables", f"SPREAD_ITEMS must be at least 1 on this device, got {p}")
         self.wg = p["WG"] if gpu else 0  # CPUs: one work-item per work-group (PoCL spreads groups)
         self.clock = bool(p["CLOCK"])
         self.clk = rt.to_device(np.zeros(1, U32)) if self.clock else None
@@ -115,7 +121,7 @@ class OpenCLEngine:
         self.block_local = (1,)
         cu = max(1, int(getattr(rt.info, "compute_units", 1) or 1))
         # enough work-items to cover a busy step's spikes, few enough that an idle launch is cheap
-        self.spread = p["SPREAD"] * cu * (self.wg or 16)
+        self.spread = p["SPREAD"] * cu * (self.wg or p["SPREAD_ITEMS"])
         self.vec = p["VEC"] if gpu else 1  # lanes per spike in propagate_csr
         q = rt.queue
         # CPUs: a LIF layer with exactly one out-going sparse projection delivers through it in

@@ -34,8 +34,8 @@ class Simulator:
     record: keep every spike time (else only per-neuron and per-step counts). record_v: membrane
     traces to keep, ``{layer or name: neuron ids}``. chunk_steps: steps between host read-backs
     (default 1000; fewer when recording, see below). tunables: overrides of the OpenCL engine's
-    entry in kernels/lif.tuning.json (``WG``, ``VEC``, ``BLOCK``, ``SPREAD``, ``CLOCK``), e.g.
-    ``{"CLOCK": 0}`` for scalar step arguments; the NumPy engine has none to take.
+    entry in kernels/lif.tuning.json (``WG``, ``VEC``, ``BLOCK``, ``SPREAD``, ``SPREAD_ITEMS``,
+    ``CLOCK``), e.g. ``{"CLOCK": 0}`` for scalar step arguments; the NumPy engine has none to take.
     """
 
     def __init__(self, net: SNNNetwork, rt=None, *, record: bool = True, record_v=None,

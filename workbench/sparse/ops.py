@@ -141,12 +141,14 @@ def spmv_variant(a: CSRMatrix, rt: Runtime | str | None = None) -> tuple[str, di
 
 def variant_params(variant: str, rt: Runtime) -> dict:
     """The ``#define`` values of SpMV ``variant`` on ``rt`` (:func:`spmv_tuning`; ``VEC`` capped at
-    the device's SIMD width, work-groups at 64 on CPUs)."""
-    p = dict(spmv_tuning(rt).get(variant, {}))
+    the device's SIMD width, work-groups at the table's ``max_wg``)."""
+    table = spmv_tuning(rt)
+    p = dict(table.get(variant, {}))
     if "VEC" in p:
         p["VEC"] = min(int(p["VEC"]), max(1, rt.info.simd_width))
-    if rt.kind != "opencl-gpu" and variant in ("vector", "split"):
-        p["WG"] = min(p.get("WG", 64), 64)
+    if variant in ("vector", "split"):
+        cap = int(table["max_wg"])
+        p["WG"] = min(p.get("WG", cap), cap)
         p["VEC"] = min(p.get("VEC", 1), p["WG"])
     return p
 
@@ -407,7 +409,8 @@ class SpmmProblem:
                 np.int32(self.n))
         if self.rt.kind != "opencl-gpu":  # CPUs: a row of C per work-item, rows of B streamed
             return [self.prog.spmm_csr_rows((m,), None, *args)]
-        ln = 64 if self.n >= 64 else 1 << max(0, (self.n - 1).bit_length())
+        lanes = int(spmv_tuning(self.rt)["spmm_lanes"])
+        ln = lanes if self.n >= lanes else 1 << max(0, (self.n - 1).bit_length())
         return [self.prog.spmm_csr((-(-self.n // ln) * ln, m), (ln, 1), *args)]
 
     def run(self) -> np.ndarray:
