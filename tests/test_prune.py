@@ -242,3 +242,38 @@ def test_half_the_filters_stay_within_two_points_and_halve_the_weights(digits):
     assert nn.evaluate(thin, digits.x_test, digits.y_test, rt="numpy") >= dense - 0.02
     # fewer flops by construction (speed itself is measured in tutorial 03 and the notes, not here)
     assert thin.channels == [8, 16] and thin.nbytes() < cnn.nbytes() / 2
+
+
+def test_a_crossover_waits_for_the_ranges_to_separate():
+    from workbench.sparse.choose import crossover_sparsity
+
+    def pt(s, dense, bsr):  # (median, lo, hi) each
+        return {"sparsity": s, "dense": dense[0], "dense_lo": dense[1], "dense_hi": dense[2],
+                "bsr": bsr[0], "bsr_lo": bsr[1], "bsr_hi": bsr[2]}
+
+    clear = [pt(0.5, (1.0, 0.9, 1.1), (2.0, 1.9, 2.1)), pt(0.9, (1.0, 0.9, 1.1), (0.5, 0.45, 0.55))]
+    assert crossover_sparsity(clear, "bsr") == pytest.approx(0.5 + 0.4 * (2.0 - 1.0) / (2.0 - 0.5))
+    # the medians cross, but dense swung 0.6-2.0: no point is faster beyond the noise
+    noisy = [pt(0.5, (1.0, 0.6, 2.0), (1.2, 1.1, 1.3)), pt(0.9, (1.0, 0.6, 2.0), (0.8, 0.7, 0.9))]
+    assert crossover_sparsity(noisy, "bsr") is None
+    # a tie before the first separated point: that point, not an interpolation
+    tie = [pt(0.5, (1.0, 0.8, 1.2), (1.1, 0.9, 1.3)), pt(0.9, (1.0, 0.9, 1.1), (0.5, 0.45, 0.55))]
+    assert crossover_sparsity(tie, "bsr") == 0.9
+    # medians only (no ranges): interpolated where the ratio crosses 1
+    plain = [{"sparsity": 0.5, "dense": 1.0, "bsr": 2.0}, {"sparsity": 0.9, "dense": 1.0, "bsr": 0.5}]
+    assert crossover_sparsity(plain, "bsr") == pytest.approx(0.5 + 0.4 / 1.5)
+
+
+def test_pruning_steps_keep_their_latency_ranges(tmp_path, digits):
+    from workbench.store import Store
+
+    store = Store(tmp_path / "s.db")
+    m = nn.MLP()
+    nn.train(m, digits, epochs=2, rt="numpy")
+    g = sparse.GradualPruner(m, digits, final_sparsity=0.5, n_steps=1, finetune_epochs=0, rt="numpy",
+                             store=store)
+    steps = list(g.run())
+    lo, hi = steps[-1].latency_range_s["bsr"]
+    assert lo <= steps[-1].latency_s["bsr"] <= hi
+    (run, stored), = sparse.load_prune_runs("numpy", store)
+    assert stored[-1].latency_range_s["bsr"] == pytest.approx((lo, hi))

@@ -30,8 +30,10 @@ FORMAT_NAMES = ("dense", "csr", "bsr")
 
 
 def format_latencies(w, n: int, *, rt: Runtime | str | None = None, formats=FORMAT_NAMES,
-                     block_shape=None, repeat: int = 5, budget_s: float = 0.5) -> dict[str, float]:
-    """Median seconds of C = W B for B (K, n) random, with W dense (M, K) in each of ``formats``.
+                     block_shape=None, repeat: int = 5, budget_s: float = 0.5, spread: bool = False) -> dict:
+    """Median seconds of C = W B for B (K, n) random, with W dense (M, K) in each of ``formats``;
+    with ``spread``, ``(median, min, max)`` over the repeats instead, so that a verdict can wait
+    for the ranges to separate.
 
     OpenCL: device-event time of the kernels with operands resident (our SGEMM for dense,
     ``spmm_csr``, ``bsr_matmul``). NumPy: host time of NumPy's matmul and SciPy's CSR / BSR
@@ -52,17 +54,19 @@ def format_latencies(w, n: int, *, rt: Runtime | str | None = None, formats=FORM
         if fmt not in FORMAT_NAMES:
             raise InputError("formats", f"unknown format {fmt!r}; known: {FORMAT_NAMES}")
         if fmt == "dense":
-            out[fmt] = sgemm_timing(w, b, rt=rt, repeat=repeat, budget_s=budget_s).median
+            out[fmt] = sgemm_timing(w, b, rt=rt, repeat=repeat, budget_s=budget_s)
             continue
         a = CSRMatrix.from_dense(w) if fmt == "csr" else BlockSparseMatrix.from_dense(w, bs)
         if rt.is_numpy:
             s = a.to_scipy()
-            out[fmt] = rt.timeit(lambda: s @ b, warmup=1, repeat=repeat, budget_s=budget_s).median
+            out[fmt] = rt.timeit(lambda: s @ b, warmup=1, repeat=repeat, budget_s=budget_s)
         else:
             with rt.measure_lock, rt.launch_lock:  # locks in this order everywhere
                 out[fmt] = rt.timeit(SpmmProblem(a, b, rt).enqueue, warmup=1, repeat=repeat,
-                                     budget_s=budget_s).median
-    return out
+                                     budget_s=budget_s)
+    if spread:
+        return {f: (t.median, min(t.samples), max(t.samples)) for f, t in out.items()}
+    return {f: t.median for f, t in out.items()}
 
 
 @dataclass
@@ -164,8 +168,11 @@ def crossover_sweep(m: int, k: int, n: int, *, rt: Runtime | str | None = None,
             w *= np.kron(keep, np.ones(bs, bool))[:m, :k]
         else:
             w *= rng.random((m, k)) >= s
-        t = format_latencies(w, n, rt=rt, block_shape=bs, repeat=repeat, budget_s=0.3)
-        rows.append({"sparsity": s, **t})
+        t = format_latencies(w, n, rt=rt, block_shape=bs, repeat=repeat, budget_s=0.3, spread=True)
+        row = {"sparsity": s}
+        for fmt, (med, lo, hi) in t.items():
+            row.update({fmt: med, f"{fmt}_lo": lo, f"{fmt}_hi": hi})
+        rows.append(row)
     cross = {fmt: crossover_sparsity(rows, fmt) for fmt in ("csr", "bsr")}
     return {"shape": (m, k, n), "block_shape": bs, "points": rows, "crossover": cross}
 
@@ -175,23 +182,40 @@ def crossover_sparsity(points, fmt: str) -> float | None:
 
     ``points``: dicts (or objects) with ``sparsity`` and seconds per format (keys ``"dense"`` and
     ``fmt``, or a ``latency_s`` dict as in :class:`~workbench.sparse.gradual.PruneStep`), in any
-    order. The ratio t_fmt / t_dense is interpolated linearly between neighbouring sparsities;
-    None when it stays above 1 (or no point has both timings).
+    order. Where the points carry their ranges (``<fmt>_lo`` / ``<fmt>_hi`` keys, or a
+    ``latency_range_s`` dict of ``(lo, hi)``), a point counts as faster only when the ranges
+    separate (``fmt``'s slowest repeat beats dense's fastest) and as slower only when they
+    separate the other way; the crossover is then interpolated (on the median ratio) only
+    between a separated slower point and a separated faster one. Between a tie and the first
+    faster point it is that point's sparsity (the data say no more); None when no point is
+    faster. Without ranges the median ratio t_fmt / t_dense is interpolated where it crosses 1.
     """
     rows = []
     for p in points:
         if isinstance(p, dict):
             s, t = p["sparsity"], p.get("latency_s", p)
+            rng = p.get("latency_range_s") or {f: (p.get(f"{f}_lo"), p.get(f"{f}_hi")) for f in ("dense",
+                                                                                                 fmt)}
         else:
             s, t = p.sparsity, p.latency_s
-        if t.get("dense") and t.get(fmt) is not None:
-            rows.append((float(s), t[fmt] / t["dense"]))
+            rng = getattr(p, "latency_range_s", None) or {}
+        if not (t.get("dense") and t.get(fmt) is not None):
+            continue
+        d_lo, d_hi = (rng.get("dense") or (None, None))
+        f_lo, f_hi = (rng.get(fmt) or (None, None))
+        if None in (d_lo, d_hi, f_lo, f_hi):
+            verdict = "faster" if t[fmt] <= t["dense"] else "slower"  # medians only
+        else:
+            verdict = "faster" if f_hi < d_lo else "slower" if f_lo > d_hi else "tie"
+        rows.append((float(s), t[fmt] / t["dense"], verdict))
     rows.sort()
-    for i, (s, r) in enumerate(rows):
-        if r <= 1.0:
+    for i, (s, r, verdict) in enumerate(rows):
+        if verdict == "faster":
             if i == 0:
                 return s
-            s0, r0 = rows[i - 1]
+            s0, r0, v0 = rows[i - 1]
+            if v0 != "slower" or r0 <= r or r0 <= 1.0 or r > 1.0:
+                return s  # a tie before it, or medians that do not bracket 1: no interpolation
             return s0 + (s - s0) * (r0 - 1.0) / (r0 - r)
     return None
 

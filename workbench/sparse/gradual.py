@@ -45,10 +45,13 @@ class PruneStep:
     accuracy: float
     layer_sparsity: dict = field(default_factory=dict)
     latency_s: dict = field(default_factory=dict)  # format -> seconds for the largest layer
+    latency_range_s: dict = field(default_factory=dict)  # format -> (fastest, slowest) repeat
 
     def as_metrics(self) -> dict:
         out = {"target": self.target, "sparsity": self.sparsity, "accuracy": self.accuracy}
         out.update({f"latency_{k}_s": v for k, v in self.latency_s.items()})
+        for k, (lo, hi) in self.latency_range_s.items():
+            out.update({f"latency_lo_{k}": lo, f"latency_hi_{k}": hi})
         out.update({f"sparsity_{k}": v for k, v in self.layer_sparsity.items() if k != "total"})
         return out
 
@@ -130,12 +133,14 @@ class GradualPruner:
 
         acc = evaluate(self.model, self.data.x_test, self.data.y_test, rt=self.rt)
         ls = model_sparsity(self.model)
-        lat = {}
+        lat, ranges = {}, {}
         if self.latency:
             _, layer = self._largest_layer()
             w_t = np.ascontiguousarray(layer.weight_matrix().T)  # (out, in): C^T = W^T X^T
-            lat = format_latencies(w_t, self.latency_batch, rt=self.rt, repeat=5, budget_s=0.2)
-        return PruneStep(step, target, ls["total"], acc, ls, lat)
+            t = format_latencies(w_t, self.latency_batch, rt=self.rt, repeat=5, budget_s=0.2, spread=True)
+            lat = {f: med for f, (med, _, _) in t.items()}
+            ranges = {f: (lo, hi) for f, (_, lo, hi) in t.items()}
+        return PruneStep(step, target, ls["total"], acc, ls, lat, ranges)
 
     def _record(self, point: PruneStep, run) -> None:
         self.history_.append(point)
@@ -233,8 +238,10 @@ def load_prune_runs(rt: Runtime | str | None = None, store=None) -> list[tuple[d
             lat = {k[len("latency_"):-2]: x for k, x in v.items()
                    if k.startswith("latency_") and k.endswith("_s") and x is not None}
             layers = {k[len("sparsity_"):]: x for k, x in v.items() if k.startswith("sparsity_")}
+            ranges = {f: (v[f"latency_lo_{f}"], v[f"latency_hi_{f}"]) for f in lat
+                      if v.get(f"latency_lo_{f}") is not None and v.get(f"latency_hi_{f}") is not None}
             sparsity = v.get("sparsity") or 0.0
             steps.append(PruneStep(int(v["step"]), v.get("target") or 0.0, sparsity, v["accuracy"],
-                                   {**layers, "total": sparsity}, lat))
+                                   {**layers, "total": sparsity}, lat, ranges))
         out.append((run, steps))
     return out
