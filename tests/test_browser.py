@@ -191,9 +191,16 @@ def test_spikes_page_streams_takes_a_slider_stops_and_trains(server, page, tmp_p
                       page.get_by_text(re.compile(r"t = \d+\.\d s ·")).first.inner_text())
         return float(m.group(1)) if m else 0.0
 
-    time.sleep(3.0)
-    behind = chunks()[-1]["t_ms"] * 1e-3 - shown_t()
-    assert behind < 1.5, f"the page shows t = {shown_t()} s, {behind:.1f} s behind the run"  # no backlog
+    # No backlog: the page may trail the run by a redraw's round trip and the idle gap after it
+    # (up to 1 s, jobs.PageJobs), but the gap must not grow while the run goes on (before redraws
+    # waited for the browser it grew to 15 s on 2 cores).
+    time.sleep(2.0)  # past the first draws of the page's figures
+    behind = []
+    for _ in range(6):
+        time.sleep(1.0)
+        behind.append(chunks()[-1]["t_ms"] * 1e-3 - shown_t())
+    growth = sum(behind[3:]) / 3 - sum(behind[:3]) / 3  # a backlog grows; a round trip's lag swings
+    assert max(behind) < 5.0 and growth < 1.0, f"the page trails the run by {behind} s"
     handle = page.locator(".noUi-handle").nth(3)  # Inhibition: down by 0.5 while it runs
     handle.focus()
     for _ in range(10):
@@ -211,10 +218,15 @@ def test_spikes_page_streams_takes_a_slider_stops_and_trains(server, page, tmp_p
         time.sleep(0.05)
     run = store.runs("snn")[0]
     assert run["status"] == "stopped", "Stop was not acted on within 15 s"
-    # Real-time chunks are 100 ms: the click's trip through a 4x-throttled browser and the chunk in
-    # progress take a few (the server side acts within one chunk: tests/test_dashboard.py). Before
-    # the redraws waited for the browser, 37 chunks (3.7 s) ran after the click here.
-    assert len(chunks()) - before <= 6, (before, len(chunks()))
+    # Two delays, told apart by the run's note: the click's trip from a 4x-throttled browser to
+    # the server (a starved renderer on a busy 2-core host took 2.2 s once), and the server's
+    # reaction, which must be the chunk in progress and no more.
+    received, stopped = map(int, re.search(r"Stop received after (\d+) chunks; stopped after (\d+)",
+                                           run["note"] or "").groups())
+    assert stopped - received <= 1 and len(chunks()) == stopped, (received, stopped, len(chunks()))
+    # Real-time chunks are 100 ms; before the redraws waited for the browser, the click's trip
+    # alone took 37 chunks (3.7 s) here: a trip within 3 s says no backlog of redraws delays it.
+    assert received - before <= 30, f"the click took {received - before} chunks to reach the server"
     page.get_by_text("stopped; press Continue").wait_for(timeout=30000)
     rows = store.metrics(run["id"])
     assert rows[0]["inhibition"] == 1.0 and rows[-1]["inhibition"] == pytest.approx(0.5)

@@ -152,6 +152,7 @@ class LiveNetwork:
         self._stop = threading.Event()
         self.run_id_: int | None = None
         self.chunks_done_ = 0
+        self.stop_received_after_: int | None = None
         self.status_ = "new"  # after run(): "finished", "stopped" or "failed"
 
     # -- knobs ----------------------------------------------------------------------------------
@@ -192,7 +193,10 @@ class LiveNetwork:
 
     # -- running --------------------------------------------------------------------------------
     def stop(self) -> None:
-        """End :meth:`run` after the current chunk (from any thread)."""
+        """End :meth:`run` after the current chunk (from any thread). The chunk count when the
+        request arrived is kept (``stop_received_after_``) and, for a stored run, written in its
+        note, so how long a Stop took to arrive and how long to act can be told apart."""
+        self.stop_received_after_ = self.chunks_done_
         self._stop.set()
 
     @property
@@ -234,6 +238,9 @@ class LiveNetwork:
                     run.stop()
         finally:
             self.status_ = run.status if run is not None else "failed"
+            if run is not None and self._stop.is_set():  # also when a job runner closed the generator
+                store.annotate(run.id, note=f"Stop received after {self.stop_received_after_} chunks; "
+                                            f"stopped after {self.chunks_done_}")
 
     def _chunks(self, duration: float, chunk: float, pace: float | None, run) -> Iterator[LiveChunk]:
         """The chunks of one :meth:`run`; returns True when the whole duration ran."""
