@@ -22,7 +22,7 @@ from typing import Callable
 import panel as pn
 import param
 
-from workbench.jobs import Job
+from workbench.jobs import Job, JobSlot
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class DrawAck(pn.reactive.ReactiveHTML):
     _scripts = {"sent": "data.acked = data.sent"}
 
 
-class PageJobs:
+class PageJobs(JobSlot):
     """Runs a page's jobs: one at a time, with progress, acknowledged redraws and Stop.
 
     ``progress`` and ``status`` are the page's widgets; ``interval`` the fastest redraw pace (s);
@@ -63,15 +63,6 @@ class PageJobs:
         now = time.monotonic()
         if event.new >= self.ack.sent:
             self._rtt, self._acked_at = now - self._sent_at, now
-
-    @property
-    def busy(self) -> bool:
-        return self.job is not None and not self.job.ended
-
-    def stop(self) -> None:
-        """Ask the running job to stop after its current item."""
-        if self.job is not None:
-            self.job.stop()
 
     def _browser_ready(self) -> bool:
         if not self.ack._models:  # not shown in any browser (a test, a notebook): nobody to wait for

@@ -191,6 +191,23 @@ class Job:
             self._done.set()
 
 
+class JobSlot:
+    """What every front-end of the runner holds: the one job it runs at a time (``job``), whether
+    it is still running (``busy``) and Stop (``stop``). The page's and the widgets' runners add
+    their own progress display on top."""
+
+    job: Job | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.job is not None and not self.job.ended
+
+    def stop(self) -> None:
+        """Ask the running job to stop after its current item."""
+        if self.job is not None:
+            self.job.stop()
+
+
 def run_with_tqdm(job: Job, on_item: Callable[[Any], None] | None = None, *, interval: float = 0.1,
                   desc: str | None = None) -> Job:
     """Run ``job`` to its end in a terminal with a tqdm progress bar, calling ``on_item`` for

@@ -9,25 +9,25 @@ Format choice (:mod:`.choose`): :func:`choose_format`, :func:`crossover_sweep`,
 """
 
 from .choose import (
-                     DynamicSparseActivations,
-                     FormatChoice,
-                     choose_format,
-                     crossover_sparsity,
-                     crossover_sweep,
-                     format_latencies,
-                     predict_latencies,
+    DynamicSparseActivations,
+    FormatChoice,
+    choose_format,
+    crossover_sparsity,
+    crossover_sweep,
+    format_latencies,
+    predict_latencies,
 )
 from .formats import FORMATS, BlockSparseMatrix, CSCMatrix, CSRMatrix, default_block_shape
 from .gradual import GradualPruner, PruneStep, load_prune_runs, polynomial_schedule
 from .model import SparseLinear, densify, sparsify
 from .ops import SPMV_VARIANTS, SpmmProblem, SpmvProblem, as_sparse, spmm, spmv, spmv_variant
 from .prune import (
-                     global_magnitude_prune,
-                     magnitude_prune,
-                     model_sparsity,
-                     prune_channels,
-                     prune_filters,
-                     prune_heads,
+    global_magnitude_prune,
+    magnitude_prune,
+    model_sparsity,
+    prune_channels,
+    prune_filters,
+    prune_heads,
 )
 
 __all__ = [

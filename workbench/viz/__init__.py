@@ -3,12 +3,12 @@
 from .quant import CalibrationFigure, GridFigure, LayerErrorFigure
 from .roofline import RooflineFigure, ceilings_html, roofline_figure
 from .snn import (
-                  MembraneTraceFigure,
-                  PopulationRateFigure,
-                  RateHistogramFigure,
-                  ReceptiveFieldFigure,
-                  RunHistoryFigure,
-                  SpikeRasterFigure,
+    MembraneTraceFigure,
+    PopulationRateFigure,
+    RateHistogramFigure,
+    ReceptiveFieldFigure,
+    RunHistoryFigure,
+    SpikeRasterFigure,
 )
 from .sparse import FormatLatencyFigure, LayerSparsityFigure, PruneCurveFigure
 

@@ -7,7 +7,7 @@ from typing import Callable
 import ipywidgets as widgets
 
 from ..data import digits
-from ..jobs import Job
+from ..jobs import Job, JobSlot
 from ..nn import MLP, train
 from ..recipes import recipe
 
@@ -33,7 +33,7 @@ def figure_widget(fig):
     return BokehModel(fig)
 
 
-class WidgetJob:
+class WidgetJob(JobSlot):
     """The notebook side of the job runner (:mod:`workbench.jobs`): an ipywidgets progress bar
     with percent and ETA, items drawn in batches, Stop, and the error raised once.
 
@@ -47,14 +47,6 @@ class WidgetJob:
         self.eta = widgets.Label("")
         self.status = status or widgets.HTML()
         self.job: Job | None = None
-
-    @property
-    def busy(self) -> bool:
-        return self.job is not None and not self.job.ended
-
-    def stop(self) -> None:
-        if self.job is not None:
-            self.job.stop()
 
     def run(self, job: Job, draw: Callable[[list], None] | None = None, *, label: str | None = None,
             interval: float = 0.05) -> Job:
