@@ -392,6 +392,8 @@ class SpmmProblem:
             self.c = rt.empty((max(self.a.shape[0], 1), max(self.n, 1)), np.float32, "c")
             self.bufs = _device_csr(self.a, rt)
             self.prog = rt.program("spmv", IDX_T=_idx_t(self.a))
+            lanes = int(spmv_tuning(rt)["spmm_lanes"])  # work-items per row of C (spmm_csr)
+            self.lanes = lanes if self.n >= lanes else 1 << max(0, (self.n - 1).bit_length())
 
     def enqueue(self) -> list:
         if self.m == 0 or self.n == 0:
@@ -409,8 +411,7 @@ class SpmmProblem:
                 np.int32(self.n))
         if self.rt.kind != "opencl-gpu":  # CPUs: a row of C per work-item, rows of B streamed
             return [self.prog.spmm_csr_rows((m,), None, *args)]
-        lanes = int(spmv_tuning(self.rt)["spmm_lanes"])
-        ln = lanes if self.n >= lanes else 1 << max(0, (self.n - 1).bit_length())
+        ln = self.lanes  # chosen once, not on every launch
         return [self.prog.spmm_csr((-(-self.n // ln) * ln, m), (ln, 1), *args)]
 
     def run(self) -> np.ndarray:
